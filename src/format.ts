@@ -1,0 +1,257 @@
+/**
+ * The on-disk format, version 1. This module owns every byte seglog writes for a log: file names,
+ * file headers, record frames, index entries and the checkpoint file. Nothing else encodes or decodes
+ * log data. docs/format.md documents the same layout next to the golden fixture in
+ * test/fixtures/format-v1/, which the tests read back so a format change cannot slip in silently.
+ *
+ * All integers are little-endian. 64-bit fields hold safe integers (< 2^53) as a low and a high u32,
+ * which avoids BigInt on the hot path. The checksum everywhere is CRC-32C (Castagnoli, the variant
+ * Kafka uses), computed by the `crc-32` package and stored as an unsigned 32-bit value.
+ */
+import CRC32C from 'crc-32/crc32c.js'
+import { assert } from './assert.js'
+import { LogError } from './errors.js'
+
+export const FORMAT_VERSION = 1
+const TWO_TO_32 = 0x1_0000_0000
+
+// ---------------------------------------------------------------------------------------------
+// Primitives
+
+export function crc32c(bytes: Uint8Array, seed = 0): number {
+  return CRC32C.buf(bytes, seed) >>> 0
+}
+
+export function writeU64(buf: Buffer, at: number, value: number): void {
+  assert(Number.isSafeInteger(value) && value >= 0, `u64 out of range: ${value}`)
+  buf.writeUInt32LE(value % TWO_TO_32, at)
+  buf.writeUInt32LE(Math.floor(value / TWO_TO_32), at + 4)
+}
+
+export function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at + 4) * TWO_TO_32 + buf.readUInt32LE(at)
+}
+
+// ---------------------------------------------------------------------------------------------
+// File names: 20-digit zero-padded base offsets, as Kafka names its segments.
+
+export const STORE_SUFFIX = '.log'
+export const INDEX_SUFFIX = '.index'
+export const TEMP_SUFFIX = '.tmp'
+export const CHECKPOINT_FILE = 'log-start-offset.checkpoint'
+export const CLEAN_SHUTDOWN_FILE = 'clean-shutdown'
+export const LOCK_FILE = 'LOCK'
+const BASE_OFFSET_DIGITS = 20
+const SEGMENT_FILE_PATTERN = /^(\d{20})\.(log|index)$/
+
+export function segmentFileName(baseOffset: number, suffix: typeof STORE_SUFFIX | typeof INDEX_SUFFIX): string {
+  assert(Number.isSafeInteger(baseOffset) && baseOffset >= 0)
+  return String(baseOffset).padStart(BASE_OFFSET_DIGITS, '0') + suffix
+}
+
+/** Parses a segment file name; anything else (temp files, strays) yields undefined. */
+export function parseSegmentFileName(name: string): { baseOffset: number; kind: 'store' | 'index' } | undefined {
+  const match = SEGMENT_FILE_PATTERN.exec(name)
+  if (!match) return undefined
+  const baseOffset = Number(match[1])
+  if (!Number.isSafeInteger(baseOffset)) return undefined
+  return { baseOffset, kind: match[2] === 'log' ? 'store' : 'index' }
+}
+
+// ---------------------------------------------------------------------------------------------
+// File header: the first 32 bytes of every store and index file.
+//
+//   0  u32  magic          'SGLS' (store) or 'SGLI' (index), as bytes
+//   4  u16  version        FORMAT_VERSION
+//   6  u16  headerBytes    32
+//   8  u64  baseOffset     offset of the segment's first record (equals the file name)
+//  16  u64  createdMs      wall-clock time the segment was created (drives age-based rolling)
+//  24  u32  reserved       0
+//  28  u32  crc32c         of bytes 0..28
+
+export const STORE_MAGIC = 0x534c4753 // 'SGLS' read as a little-endian u32
+export const INDEX_MAGIC = 0x494c4753 // 'SGLI'
+export const FILE_HEADER_BYTES = 32
+
+export interface FileHeader {
+  magic: number
+  baseOffset: number
+  createdMs: number
+}
+
+export function encodeFileHeader(buf: Buffer, at: number, header: FileHeader): void {
+  buf.writeUInt32LE(header.magic, at)
+  buf.writeUInt16LE(FORMAT_VERSION, at + 4)
+  buf.writeUInt16LE(FILE_HEADER_BYTES, at + 6)
+  writeU64(buf, at + 8, header.baseOffset)
+  writeU64(buf, at + 16, header.createdMs)
+  buf.writeUInt32LE(0, at + 24)
+  buf.writeUInt32LE(crc32c(buf.subarray(at, at + 28)), at + 28)
+}
+
+/** Decodes and checks a file header; damage or an unknown version is a typed error naming the file. */
+export function decodeFileHeader(buf: Buffer, at: number, expectedMagic: number, path: string): FileHeader {
+  if (buf.length - at < FILE_HEADER_BYTES) {
+    throw new LogError('CORRUPT_FILE', `file header is truncated (${buf.length - at} bytes)`, { path })
+  }
+  const magic = buf.readUInt32LE(at)
+  if (magic !== expectedMagic) throw new LogError('CORRUPT_FILE', `bad magic number 0x${magic.toString(16)}`, { path })
+  const crc = buf.readUInt32LE(at + 28)
+  if (crc !== crc32c(buf.subarray(at, at + 28))) throw new LogError('CORRUPT_FILE', 'file header checksum mismatch', { path })
+  const version = buf.readUInt16LE(at + 4)
+  if (version !== FORMAT_VERSION) {
+    throw new LogError('UNSUPPORTED_VERSION', `format version ${version} is not supported (this build reads ${FORMAT_VERSION})`, { path })
+  }
+  if (buf.readUInt16LE(at + 6) !== FILE_HEADER_BYTES) throw new LogError('CORRUPT_FILE', 'bad header length', { path })
+  return { magic, baseOffset: readU64(buf, at + 8), createdMs: readU64(buf, at + 16) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record frame: how one record sits in a store file.
+//
+//   0  u32  crc32c          of bytes 4 .. 24 + payloadBytes (everything after this field)
+//   4  u32  payloadBytes
+//   8  u32  relativeOffset  offset - segment baseOffset (a frame knows where it belongs)
+//  12  u16  flags           bit 0: BATCH_END, set on the last record of an append or appendBatch
+//  14  u16  reserved        0
+//  16  u64  timestampMs     the record's timestamp as given by the appender (default: append time)
+//  24  ...  payload
+//
+// BATCH_END makes appendBatch atomic across a crash: recovery cuts every record after the last frame
+// that carries it.
+
+export const FRAME_HEADER_BYTES = 24
+export const FLAG_BATCH_END = 0x1
+const KNOWN_FLAGS = FLAG_BATCH_END
+
+export interface FrameHeader {
+  crc: number
+  payloadBytes: number
+  relativeOffset: number
+  flags: number
+  timestampMs: number
+}
+
+/**
+ * Writes a whole frame (header + payload) at `at`; `buf` must have room for
+ * FRAME_HEADER_BYTES + payload.length bytes. Returns the frame's checksum.
+ */
+export function encodeFrame(
+  buf: Buffer,
+  at: number,
+  relativeOffset: number,
+  flags: number,
+  timestampMs: number,
+  payload: Uint8Array,
+): number {
+  const end = at + FRAME_HEADER_BYTES + payload.length
+  buf.writeUInt32LE(payload.length, at + 4)
+  buf.writeUInt32LE(relativeOffset, at + 8)
+  buf.writeUInt16LE(flags, at + 12)
+  buf.writeUInt16LE(0, at + 14)
+  writeU64(buf, at + 16, timestampMs)
+  buf.set(payload, at + FRAME_HEADER_BYTES)
+  const crc = crc32c(buf.subarray(at + 4, end))
+  buf.writeUInt32LE(crc, at)
+  return crc
+}
+
+/** Reads a frame header without checking anything; callers check it against what they expect. */
+export function decodeFrameHeader(buf: Buffer, at: number): FrameHeader {
+  return {
+    crc: buf.readUInt32LE(at),
+    payloadBytes: buf.readUInt32LE(at + 4),
+    relativeOffset: buf.readUInt32LE(at + 8),
+    flags: buf.readUInt16LE(at + 12),
+    timestampMs: readU64(buf, at + 16),
+  }
+}
+
+/** Whether the header's structural fields are plausible before spending a checksum on it. */
+export function frameHeaderIsPlausible(header: FrameHeader): boolean {
+  return (header.flags & ~KNOWN_FLAGS) === 0
+}
+
+/** Verifies the checksum of the frame whose header sits at `at` (header and payload must be in `buf`). */
+export function frameChecksumMatches(buf: Buffer, at: number, header: FrameHeader): boolean {
+  return crc32c(buf.subarray(at + 4, at + FRAME_HEADER_BYTES + header.payloadBytes)) === header.crc
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index entry: fixed-size, so the entry of relative offset r sits at 32 + r * 16.
+//
+//   0  u32  position       byte position of the record's frame in the store file
+//   4  u32  payloadBytes   length of the record's payload
+//   8  u64  timestampMs    the largest record timestamp in the segment up to and including this
+//                          record (a running maximum, so a binary search by time is always valid)
+
+export const INDEX_ENTRY_BYTES = 16
+
+export interface IndexEntry {
+  position: number
+  payloadBytes: number
+  timestampMs: number
+}
+
+export function encodeIndexEntry(buf: Buffer, at: number, entry: IndexEntry): void {
+  buf.writeUInt32LE(entry.position, at)
+  buf.writeUInt32LE(entry.payloadBytes, at + 4)
+  writeU64(buf, at + 8, entry.timestampMs)
+}
+
+export function decodeIndexEntry(buf: Buffer, at: number): IndexEntry {
+  return { position: buf.readUInt32LE(at), payloadBytes: buf.readUInt32LE(at + 4), timestampMs: readU64(buf, at + 8) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint file (log-start-offset.checkpoint): the first readable offset, which may lie inside the
+// oldest segment after deleteBefore(). Written as temp file → fsync → rename → fsync(dir).
+//
+//   0  u32  magic        'SGLC'
+//   4  u16  version      FORMAT_VERSION
+//   6  u16  reserved     0
+//   8  u64  startOffset
+//  16  u32  reserved     0
+//  20  u32  crc32c       of bytes 0..20
+
+export const CHECKPOINT_MAGIC = 0x434c4753 // 'SGLC'
+export const CHECKPOINT_BYTES = 24
+
+export function encodeCheckpoint(startOffset: number): Buffer {
+  const buf = Buffer.alloc(CHECKPOINT_BYTES)
+  buf.writeUInt32LE(CHECKPOINT_MAGIC, 0)
+  buf.writeUInt16LE(FORMAT_VERSION, 4)
+  writeU64(buf, 8, startOffset)
+  buf.writeUInt32LE(crc32c(buf.subarray(0, 20)), 20)
+  return buf
+}
+
+export function decodeCheckpoint(buf: Buffer, path: string): number {
+  if (buf.length !== CHECKPOINT_BYTES) throw new LogError('CORRUPT_FILE', `checkpoint has ${buf.length} bytes`, { path })
+  if (buf.readUInt32LE(0) !== CHECKPOINT_MAGIC) throw new LogError('CORRUPT_FILE', 'bad checkpoint magic', { path })
+  if (buf.readUInt32LE(20) !== crc32c(buf.subarray(0, 20))) throw new LogError('CORRUPT_FILE', 'checkpoint checksum mismatch', { path })
+  const version = buf.readUInt16LE(4)
+  if (version !== FORMAT_VERSION) throw new LogError('UNSUPPORTED_VERSION', `checkpoint version ${version}`, { path })
+  return readU64(buf, 8)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout relationships, checked once when the module loads.
+
+assert(FILE_HEADER_BYTES === 32)
+assert(FRAME_HEADER_BYTES === 24)
+assert(INDEX_ENTRY_BYTES === 16)
+assert(CHECKPOINT_BYTES === 24)
+assert(FILE_HEADER_BYTES % INDEX_ENTRY_BYTES === 0, 'index entries stay aligned after the header')
+/** The largest segment: positions and lengths are u32 and the mmap addon takes 32-bit sizes. */
+export const SEGMENT_BYTES_LIMIT = 1024 * 1024 * 1024
+assert(SEGMENT_BYTES_LIMIT < TWO_TO_32)
+
+/** Accessors for a frame already checked by `Segment.read`. */
+export function frameTimestampMs(frame: Buffer): number {
+  return readU64(frame, 16)
+}
+
+export function frameFlags(frame: Buffer): number {
+  return frame.readUInt16LE(12)
+}

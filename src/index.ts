@@ -1,0 +1,12 @@
+/** seglog's public API. */
+export { SegmentedLog } from './segmented-log.js'
+export type { AppendOptions, LogRecord, RecordsOptions } from './segmented-log.js'
+export { Segment } from './segment.js'
+export { Index } from './offset-index.js'
+export { LogError, isLogError } from './errors.js'
+export type { LogErrorCode } from './errors.js'
+export type { SegmentedLogOptions, SyncMode, MmapMode } from './options.js'
+export { DEFAULT_OPTIONS } from './options.js'
+export type { RecoveryReport } from './log-loader.js'
+export { FORMAT_VERSION } from './format.js'
+export { mmapAvailable } from './mmap.js'

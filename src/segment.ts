@@ -1,0 +1,401 @@
+/**
+ * Segment: one store file and one index file, named by the 20-digit base offset of their first record.
+ *
+ * A segment is either active (the one being appended to: writable store and in-memory index) or
+ * sealed (read-only, opened on demand, mapped when mmap is available, closed again by the log's
+ * cache). The two paths stay separate: only the active segment's files are ever cut in place.
+ *
+ * Reads never trust the index alone: the frame an entry points to must carry the expected relative
+ * offset and length, and its CRC-32C must match. When a sealed segment's index disagrees with its
+ * store, the index is rebuilt from the store once; damage in the store itself is CORRUPT_RECORD.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { assert } from './assert.js'
+import { LogError, ioError } from './errors.js'
+import {
+  FILE_HEADER_BYTES,
+  FLAG_BATCH_END,
+  FRAME_HEADER_BYTES,
+  INDEX_ENTRY_BYTES,
+  INDEX_SUFFIX,
+  STORE_SUFFIX,
+  decodeFrameHeader,
+  frameChecksumMatches,
+  segmentFileName,
+} from './format.js'
+import { type MmapApi } from './mmap.js'
+import { Index, encodeIndexFile } from './offset-index.js'
+import { replaceWithPrefix, scanStore } from './recovery.js'
+import { writeFileAtomic } from './fs-util.js'
+import { Store } from './store.js'
+
+export interface SegmentFiles {
+  storePath: string
+  indexPath: string
+}
+
+export function segmentFiles(dir: string, baseOffset: number): SegmentFiles {
+  return {
+    storePath: path.join(dir, segmentFileName(baseOffset, STORE_SUFFIX)),
+    indexPath: path.join(dir, segmentFileName(baseOffset, INDEX_SUFFIX)),
+  }
+}
+
+export class Segment {
+  readonly storePath: string
+  readonly indexPath: string
+  private recordCount: number
+  private storeBytes: number
+  private store: Store | undefined
+  private index: Index | undefined
+  private active: boolean
+  private timestampMax: number | undefined
+  private rebuiltSinceOpen = false
+  /** A reader's view of another handle's active segment: read by pread, its count grows on refresh. */
+  private following = false
+
+  private constructor(
+    readonly baseOffset: number,
+    /** Creation time from the store header (0 for a sealed segment not yet opened). */
+    readonly createdMs: number,
+    files: SegmentFiles,
+    state: { count: number; bytes: number; active: boolean; store?: Store; index?: Index },
+  ) {
+    this.storePath = files.storePath
+    this.indexPath = files.indexPath
+    this.recordCount = state.count
+    this.storeBytes = state.bytes
+    this.active = state.active
+    this.store = state.store
+    this.index = state.index
+  }
+
+  /** Creates an empty active segment (new store and index files, each holding only its header). */
+  static create(dir: string, baseOffset: number, createdMs: number, writeBufferBytes: number): Segment {
+    const files = segmentFiles(dir, baseOffset)
+    const store = Store.create(files.storePath, baseOffset, createdMs, writeBufferBytes)
+    const index = Index.create(files.indexPath, baseOffset, createdMs)
+    store.syncNow()
+    index.sync()
+    return new Segment(baseOffset, createdMs, files, { count: 0, bytes: FILE_HEADER_BYTES, active: true, store, index })
+  }
+
+  /**
+   * Makes an existing segment the active one, holding exactly the records described by `entries`
+   * (already validated against the store) in its first `validBytes` bytes. Extra bytes are cut;
+   * `rewriteIndex` replaces the index file with `entries`.
+   */
+  static activate(
+    dir: string,
+    baseOffset: number,
+    createdMs: number,
+    entries: Buffer,
+    validBytes: number,
+    options: { writeBufferBytes: number; rewriteIndex: boolean; storeMayBeMapped: boolean },
+  ): Segment {
+    const files = segmentFiles(dir, baseOffset)
+    const fileBytes = fs.statSync(files.storePath).size
+    if (fileBytes > validBytes && options.storeMayBeMapped) replaceWithPrefix(files.storePath, validBytes)
+    const store = Store.openWritable(files.storePath, baseOffset, createdMs, validBytes, options.writeBufferBytes)
+    if (fileBytes > validBytes && !options.storeMayBeMapped) store.truncate(validBytes)
+    const index = options.rewriteIndex
+      ? Index.rewrite(files.indexPath, baseOffset, createdMs, entries)
+      : Index.openWritable(files.indexPath, baseOffset, entries)
+    const count = entries.length / INDEX_ENTRY_BYTES
+    return new Segment(baseOffset, createdMs, files, { count, bytes: validBytes, active: true, store, index })
+  }
+
+  /** A sealed segment, known by name and record count; its files are opened on the first read. */
+  static sealed(dir: string, baseOffset: number, createdMs: number, count: number, bytes: number): Segment {
+    return new Segment(baseOffset, createdMs, segmentFiles(dir, baseOffset), { count, bytes, active: false })
+  }
+
+  /** A reader's view of the newest segment, which another handle is appending to. */
+  static followed(dir: string, baseOffset: number, createdMs: number, count: number, bytes: number): Segment {
+    const segment = Segment.sealed(dir, baseOffset, createdMs, count, bytes)
+    segment.following = true
+    return segment
+  }
+
+  /** Readers: the followed segment now holds `count` records (or was sealed by its writer). */
+  updateFollowed(count: number, stillActive: boolean): void {
+    assert(this.following && count >= this.recordCount)
+    this.recordCount = count
+    this.timestampMax = undefined
+    if (!stillActive) {
+      this.following = false
+      this.release()
+    } else {
+      this.index?.refreshCount()
+      this.store?.refreshBytes()
+    }
+  }
+
+  get isFollowed(): boolean {
+    return this.following
+  }
+
+  /** Number of records. */
+  get count(): number {
+    return this.recordCount
+  }
+
+  /** The offset after this segment's last record. */
+  get nextOffset(): number {
+    return this.baseOffset + this.recordCount
+  }
+
+  /** Store file bytes (header included; buffered frames included for the active segment). */
+  get bytes(): number {
+    return this.active && this.store ? this.store.bytes : this.storeBytes
+  }
+
+  get isActive(): boolean {
+    return this.active
+  }
+
+  /** Whether the segment's files are open for reading now. */
+  get isOpen(): boolean {
+    return this.store !== undefined
+  }
+
+  get mappedBytes(): number {
+    return this.store?.mappedBytes ?? 0
+  }
+
+  /** The largest record timestamp in the segment (0 when empty); reads the index of a sealed segment. */
+  lastTimestampMs(mmap: MmapApi | undefined, canRepair: boolean): number {
+    if (this.timestampMax === undefined) {
+      if (this.recordCount === 0) return 0
+      this.openForRead(mmap, canRepair)
+      assert(this.index)
+      this.timestampMax = this.index.entry(this.recordCount - 1).timestampMs
+    }
+    return this.timestampMax
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Active path
+
+  /** Appends one record; the caller has checked room, limits and offsets. Returns the new count. */
+  append(payload: Uint8Array, timestampMs: number, batchEnd: boolean): void {
+    assert(this.active && this.store && this.index, 'append to a sealed segment')
+    const relativeOffset = this.recordCount
+    const position = this.store.appendFrame(relativeOffset, batchEnd ? FLAG_BATCH_END : 0, timestampMs, payload)
+    const timestampMax = Math.max(this.timestampMax ?? 0, timestampMs)
+    this.timestampMax = timestampMax
+    this.index.append({ position, payloadBytes: payload.length, timestampMs: timestampMax })
+    this.recordCount = relativeOffset + 1
+  }
+
+  /** Writes buffered frames, then their index entries, to the files (store first: an index entry never points past the store). */
+  flush(): void {
+    assert(this.active && this.store && this.index)
+    this.store.flush()
+    this.index.flush()
+  }
+
+  /** Starts an fdatasync of the store; `done` runs when it completes. */
+  syncStoreAsync(done: (error: Error | null) => void): void {
+    assert(this.active && this.store)
+    this.store.syncAsync(done)
+  }
+
+  /** fsyncs store and index now. */
+  syncNow(): void {
+    assert(this.active && this.store && this.index)
+    this.store.syncNow()
+    this.index.sync()
+  }
+
+  /**
+   * Seals the active segment: everything is written and fsynced, the writable handles are closed and
+   * the segment reopens read-only (mapped) on its next read. Returns the store's descriptor if the
+   * caller asked to keep it open (an asynchronous fsync may still be running on it).
+   */
+  seal(keepStoreFd: boolean): number | undefined {
+    assert(this.active && this.store && this.index)
+    this.syncNow()
+    const fd = keepStoreFd ? this.store.descriptor : undefined
+    this.storeBytes = this.store.bytes
+    this.store.close(keepStoreFd)
+    this.index.close()
+    this.store = undefined
+    this.index = undefined
+    this.active = false
+    return fd
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Read path
+
+  /**
+   * Opens a sealed segment for reading (idempotent) and checks that its index agrees with its store:
+   * the index must hold one entry per record and its last entry must end exactly at the store's end.
+   * A disagreeing index is rebuilt from the store (written back when `canRepair`).
+   */
+  openForRead(mmap: MmapApi | undefined, canRepair: boolean): void {
+    if (this.store) return
+    if (this.following) mmap = undefined // never map a file that is still growing
+    const store = Store.openReadOnly(this.storePath, mmap)
+    let index: Index
+    try {
+      index = Index.openSealed(this.indexPath, this.baseOffset, mmap)
+    } catch (error) {
+      if (!(error instanceof LogError) || error.code === 'IO_ERROR' && !isMissing(error)) {
+        store.close()
+        throw error
+      }
+      index = this.rebuildIndex(canRepair, mmap)
+    }
+    this.store = store
+    this.storeBytes = store.bytes
+    this.index = index
+    if (!this.following && !this.indexAgreesWithStore()) {
+      index.close()
+      this.index = this.rebuildIndex(canRepair, mmap)
+    }
+  }
+
+  /** Closes a sealed segment's files; mapped views already handed out stay valid. */
+  release(): void {
+    if (this.active) return
+    this.store?.close()
+    this.index?.close()
+    this.store = undefined
+    this.index = undefined
+    this.rebuiltSinceOpen = false
+  }
+
+  /**
+   * The checked frame (header and payload) of `offset`. Mapped segments return a view of the map.
+   * Throws CORRUPT_RECORD when the record is damaged; never returns damaged bytes.
+   */
+  readFrame(offset: number, verifyChecksum: boolean, mmap: MmapApi | undefined, canRepair: boolean): Buffer {
+    const relativeOffset = offset - this.baseOffset
+    assert(relativeOffset >= 0 && relativeOffset < this.recordCount, `offset ${offset} not in segment ${this.baseOffset}`)
+    this.openForRead(mmap, canRepair)
+    let frame = this.locate(relativeOffset)
+    if (frame === undefined && !this.active && !this.rebuiltSinceOpen) {
+      this.index?.close()
+      this.index = this.rebuildIndex(canRepair, mmap)
+      frame = this.locate(relativeOffset)
+    }
+    if (frame === undefined) {
+      throw new LogError('CORRUPT_RECORD', `record ${offset} is missing or damaged in ${path.basename(this.storePath)}`, {
+        offset,
+        path: this.storePath,
+      })
+    }
+    if (verifyChecksum && !frameChecksumMatches(frame, 0, decodeFrameHeader(frame, 0))) {
+      throw new LogError('CORRUPT_RECORD', `checksum mismatch for record ${offset}`, { offset, path: this.storePath })
+    }
+    return frame
+  }
+
+  /** First offset in this segment whose timestamp is ≥ `timestampMs`, or nextOffset if none. */
+  searchTimestamp(timestampMs: number, mmap: MmapApi | undefined, canRepair: boolean): number {
+    if (this.recordCount === 0) return this.nextOffset
+    this.openForRead(mmap, canRepair)
+    assert(this.index)
+    return this.baseOffset + Math.min(this.index.searchTimestamp(timestampMs), this.recordCount)
+  }
+
+  /** The frame an index entry points to, if it is the frame of `relativeOffset`; undefined otherwise. */
+  private locate(relativeOffset: number): Buffer | undefined {
+    assert(this.store && this.index)
+    if (relativeOffset >= this.index.count) return undefined
+    const entry = this.index.entry(relativeOffset)
+    const frame = this.store.readFrame(entry.position, entry.payloadBytes)
+    if (frame === undefined) return undefined
+    const header = decodeFrameHeader(frame, 0)
+    if (header.relativeOffset !== relativeOffset || header.payloadBytes !== entry.payloadBytes) return undefined
+    return frame
+  }
+
+  private indexAgreesWithStore(): boolean {
+    assert(this.store && this.index)
+    if (this.index.count !== this.recordCount) return false
+    if (this.recordCount === 0) return this.store.bytes === FILE_HEADER_BYTES
+    const last = this.index.entry(this.recordCount - 1)
+    return last.position + FRAME_HEADER_BYTES + last.payloadBytes === this.store.bytes
+  }
+
+  private rebuildIndex(canRepair: boolean, mmap: MmapApi | undefined): Index {
+    this.rebuiltSinceOpen = true
+    // A sealed segment may end inside a batch that continues in the next segment, so every valid
+    // frame counts here, not only those up to the last BATCH_END. Frames past the damage stay out:
+    // reading them throws CORRUPT_RECORD.
+    const rebuilt = scanStore(this.storePath, this.recordCount).entries
+    if (!canRepair || this.following) return Index.inMemory(this.indexPath, this.baseOffset, rebuilt)
+    const createdMs = Store.inspect(this.storePath).createdMs
+    writeFileAtomic(this.indexPath, encodeIndexFile(this.baseOffset, createdMs, rebuilt))
+    return Index.openSealed(this.indexPath, this.baseOffset, mmap)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Cutting and deleting
+
+  /** Removes both files. Readers holding maps keep them (the inode lives until they drop it). */
+  delete(): void {
+    assert(!this.active, 'the active segment is never deleted')
+    this.release()
+    try {
+      fs.rmSync(this.storePath, { force: true })
+      fs.rmSync(this.indexPath, { force: true })
+    } catch (error) {
+      throw ioError('could not delete segment', error, this.storePath)
+    }
+  }
+
+  /** Copies the index entries of the first `count` records (the segment must be open). */
+  indexSnapshot(count: number): Buffer {
+    assert(this.index && count <= this.index.count)
+    return this.index.snapshot().subarray(0, count * INDEX_ENTRY_BYTES)
+  }
+
+  /** Store position just past the frame of `relativeOffset` (the segment must be open). */
+  frameEnd(relativeOffset: number): number {
+    assert(this.index)
+    const entry = this.index.entry(relativeOffset)
+    return entry.position + FRAME_HEADER_BYTES + entry.payloadBytes
+  }
+
+  /** Closes the active segment's files without writing or syncing anything (the log failed). */
+  abandon(): void {
+    this.store?.close(false, false)
+    this.index?.close(false)
+    this.store = undefined
+    this.index = undefined
+    this.active = false
+  }
+
+  /** Removes both files of the active segment (used when a truncate empties the log). */
+  deleteActive(): void {
+    assert(this.active && this.store && this.index)
+    this.store.close()
+    this.index.close()
+    this.store = undefined
+    this.index = undefined
+    this.active = false
+    this.delete()
+  }
+
+  /** Cuts the active segment so that `offset` becomes its next offset. */
+  truncateActive(offset: number): void {
+    assert(this.active && this.store && this.index)
+    const relativeOffset = offset - this.baseOffset
+    assert(relativeOffset >= 0 && relativeOffset <= this.recordCount)
+    if (relativeOffset === this.recordCount) return
+    const position = this.index.entry(relativeOffset).position
+    this.store.truncate(position)
+    this.index.truncate(relativeOffset)
+    this.recordCount = relativeOffset
+    this.timestampMax = relativeOffset === 0 ? undefined : this.index.entry(relativeOffset - 1).timestampMs
+  }
+}
+
+function isMissing(error: LogError): boolean {
+  return (error.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
+}

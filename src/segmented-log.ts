@@ -1,0 +1,721 @@
+/**
+ * SegmentedLog: an append-only sequence of records numbered by contiguous offsets, kept in a
+ * directory of segments. This module owns the log's life cycle (open, append, read, roll, cut,
+ * retain, close); the bytes belong to format.ts, recovery to log-loader.ts, durability to
+ * group-commit.ts.
+ *
+ * Invariants:
+ * - segments are ordered and contiguous: segments[i].nextOffset === segments[i + 1].baseOffset;
+ * - the writer's last segment is the only active one; the others are sealed and never cut in place;
+ * - startOffset ≤ every readable offset < endOffset; offsets are never reused while the log is open.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { assert } from './assert.js'
+import { LogError, ioError } from './errors.js'
+import {
+  CHECKPOINT_FILE,
+  CLEAN_SHUTDOWN_FILE,
+  FILE_HEADER_BYTES,
+  FRAME_HEADER_BYTES,
+  encodeCheckpoint,
+  frameTimestampMs,
+} from './format.js'
+import { fsyncDirectory, writeFileAtomic } from './fs-util.js'
+import { GroupCommit } from './group-commit.js'
+import { DirectoryLock } from './lock.js'
+import { type LoadedLog, type RecoveryReport, followedCount, listBases, loadForReader, loadForWriter } from './log-loader.js'
+import { type MmapApi, loadMmap, mmapLoadError } from './mmap.js'
+import { type ResolvedOptions, type SegmentedLogOptions, resolveOptions } from './options.js'
+import { Segment } from './segment.js'
+import { SegmentCache } from './segment-cache.js'
+
+export interface LogRecord {
+  offset: number
+  timestampMs: number
+  value: Uint8Array
+}
+
+export interface AppendOptions {
+  /** The record's timestamp (ms since the epoch); default: now. For appendBatch, one for all or one per record. */
+  timestampMs?: number | readonly number[]
+}
+
+export interface RecordsOptions {
+  /** First offset (default: startOffset). */
+  from?: number
+  /** Stop before this offset (exclusive). */
+  to?: number
+  /** Wait for new records at the end instead of finishing. */
+  follow?: boolean
+  /** Ends the iteration (quietly) when aborted. */
+  signal?: AbortSignal
+}
+
+type State = 'open' | 'closing' | 'closed' | 'failed'
+const READER_POLL_MS = 1000
+
+export class SegmentedLog {
+  readonly dir: string
+  readonly options: Readonly<ResolvedOptions>
+  /** What opening found and repaired. */
+  readonly recovery: RecoveryReport
+  private segmentList: Segment[]
+  private start: number
+  private readonly mmap: MmapApi | undefined
+  private readonly cache: SegmentCache
+  private readonly lock: DirectoryLock | undefined
+  private readonly commit: GroupCommit
+  private state: State = 'open'
+  private failure: LogError | undefined
+  private flushScheduled = false
+  private syncInFlight = false
+  private descriptorsToClose: number[] = []
+  private followers = new Set<() => void>()
+  private watcher: fs.FSWatcher | undefined
+  private timers: NodeJS.Timeout[] = []
+  private exclusive: Promise<unknown> = Promise.resolve()
+
+  private constructor(dir: string, options: ResolvedOptions, mmap: MmapApi | undefined, lock: DirectoryLock | undefined, loaded: LoadedLog) {
+    this.dir = dir
+    this.options = Object.freeze(options)
+    this.mmap = mmap
+    this.lock = lock
+    this.recovery = loaded.report
+    this.segmentList = loaded.segments
+    this.cache = new SegmentCache(options.openSegmentsMax, options.mappedBytesMax)
+    const end = this.computeEnd()
+    const first = this.segmentList[0]?.baseOffset ?? loaded.checkpointStartOffset ?? 0
+    this.start = Math.min(Math.max(loaded.checkpointStartOffset ?? 0, first), end)
+    this.commit = new GroupCommit(options.sync === 'always', end)
+  }
+
+  /** Opens (creating, or recovering) the log in `dir`. */
+  static async open(dir: string, options?: SegmentedLogOptions): Promise<SegmentedLog> {
+    if (typeof dir !== 'string' || dir.length === 0) throw new LogError('INVALID_ARGUMENT', 'dir must be a non-empty string')
+    const resolved = resolveOptions(options)
+    const mmap = resolved.mmap === 'never' ? undefined : loadMmap()
+    if (resolved.mmap === 'always' && !mmap) {
+      throw new LogError('MMAP_UNAVAILABLE', 'mmap: "always" but the mmap addon (@riaskov/mmap-io) could not be loaded', {
+        cause: mmapLoadError(),
+      })
+    }
+    const absolute = path.resolve(dir)
+    if (resolved.readOnly) {
+      if (!fs.existsSync(absolute)) throw new LogError('INVALID_ARGUMENT', 'readOnly open of a directory that does not exist', { path: absolute })
+      return new SegmentedLog(absolute, resolved, mmap, undefined, loadForReader(absolute))
+    }
+    try {
+      fs.mkdirSync(absolute, { recursive: true })
+    } catch (error) {
+      throw ioError('could not create the log directory', error, absolute)
+    }
+    const lock = DirectoryLock.acquire(absolute)
+    try {
+      const log = new SegmentedLog(absolute, resolved, mmap, lock, loadForWriter(absolute, resolved.writeBufferBytes))
+      log.startTimers()
+      log.applyRetention()
+      return log
+    } catch (error) {
+      lock.release()
+      throw error
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Offsets and segments
+
+  /** First offset still readable. */
+  get startOffset(): number {
+    return this.start
+  }
+
+  /** The offset the next append receives (the log end offset). */
+  get endOffset(): number {
+    return this.computeEnd()
+  }
+
+  /** Offsets below this are acknowledged under the sync mode (what records() and followers see). */
+  get highWatermark(): number {
+    return this.lock ? this.commit.acknowledgedEnd : this.computeEnd()
+  }
+
+  /** The segments, oldest first. */
+  get segments(): readonly Segment[] {
+    return this.segmentList
+  }
+
+  get isReadOnly(): boolean {
+    return this.lock === undefined
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed'
+  }
+
+  /** Whether sealed segments are read through memory maps. */
+  get usesMmap(): boolean {
+    return this.mmap !== undefined
+  }
+
+  private computeEnd(): number {
+    const last = this.segmentList[this.segmentList.length - 1]
+    return last ? last.nextOffset : this.start
+  }
+
+  private get active(): Segment {
+    const last = this.segmentList[this.segmentList.length - 1]
+    assert(last && last.isActive, 'writer has an active segment')
+    return last
+  }
+
+  /**
+   * The segment holding `offset`: O(1) arithmetic when segments hold segmentRecordsMax records each
+   * (the guess is checked), else a binary search over base offsets.
+   */
+  private segmentFor(offset: number): Segment {
+    const segments = this.segmentList
+    const first = segments[0]!
+    const guess = segments[Math.floor((offset - first.baseOffset) / this.options.segmentRecordsMax)]
+    if (guess && guess.baseOffset <= offset && offset < guess.nextOffset) return guess
+    let low = 0
+    let high = segments.length - 1
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1
+      if (segments[middle]!.baseOffset <= offset) low = middle
+      else high = middle - 1
+    }
+    return segments[low]!
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Appending
+
+  /** Appends one record; resolves to its offset once acknowledged under the sync mode. */
+  append(value: Uint8Array, options?: AppendOptions): Promise<number> {
+    try {
+      this.checkWritable()
+      const timestampMs = checkTimestamp(options?.timestampMs, Date.now())
+      this.checkRecord(value, 0)
+      const offset = this.appendRecord(value, timestampMs, true)
+      this.scheduleFlush()
+      return this.commit.waitAcknowledged(offset + 1, offset)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** Appends all records or none (also across a crash); resolves to the first offset. */
+  appendBatch(values: readonly Uint8Array[], options?: AppendOptions): Promise<number> {
+    try {
+      this.checkWritable()
+      const timestamps = this.checkBatch(values, options?.timestampMs)
+      const first = this.computeEnd()
+      const last = values.length - 1
+      for (let i = 0; i <= last; i++) {
+        this.appendRecord(values[i]!, typeof timestamps === 'number' ? timestamps : timestamps[i]!, i === last)
+      }
+      this.scheduleFlush()
+      return this.commit.waitAcknowledged(first + values.length, first)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  private appendRecord(value: Uint8Array, timestampMs: number, batchEnd: boolean): number {
+    let active = this.active
+    try {
+      if (this.needsRoll(active, FRAME_HEADER_BYTES + value.length)) active = this.roll()
+      const offset = active.nextOffset
+      active.append(value, timestampMs, batchEnd)
+      return offset
+    } catch (error) {
+      throw this.fail(error)
+    }
+  }
+
+  private needsRoll(active: Segment, frameBytes: number): boolean {
+    if (active.count === 0) return false
+    return (
+      active.count >= this.options.segmentRecordsMax ||
+      active.bytes + frameBytes > this.options.segmentBytesMax ||
+      (this.options.segmentAgeMsMax !== Infinity && Date.now() - active.createdMs >= this.options.segmentAgeMsMax)
+    )
+  }
+
+  /** Seals the active segment (written and fsynced) and starts a new one. */
+  private roll(): Segment {
+    const sealed = this.active
+    const descriptor = sealed.seal(this.syncInFlight)
+    if (descriptor !== undefined) this.descriptorsToClose.push(descriptor)
+    this.commit.markWritten(sealed.nextOffset)
+    this.commit.markDurable(sealed.nextOffset)
+    const next = Segment.create(this.dir, sealed.nextOffset, Date.now(), this.options.writeBufferBytes)
+    fsyncDirectory(this.dir)
+    this.segmentList.push(next)
+    this.notifyFollowers()
+    queueMicrotask(() => this.applyRetention())
+    return next
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    queueMicrotask(() => this.flush())
+  }
+
+  /** Writes buffered records to the OS; with sync 'always' starts the shared fsync. */
+  private flush(): void {
+    this.flushScheduled = false
+    if (this.state === 'failed' || this.state === 'closed') return
+    try {
+      this.active.flush()
+    } catch (error) {
+      this.fail(error)
+      return
+    }
+    this.commit.markWritten(this.computeEnd())
+    if (this.options.sync === 'always') this.startSync()
+    else this.notifyFollowers()
+  }
+
+  /** Starts one fdatasync covering everything written, unless one is running (it will chain). */
+  private startSync(): void {
+    if (this.syncInFlight || this.state === 'failed' || this.state === 'closed') return
+    const target = this.commit.writtenEnd
+    if (target <= this.commit.durableEnd) return
+    this.syncInFlight = true
+    this.active.syncStoreAsync((error) => {
+      this.syncInFlight = false
+      for (const fd of this.descriptorsToClose.splice(0)) fs.close(fd, () => {})
+      if (error) {
+        this.fail(ioError('fsync failed', error, this.dir))
+        return
+      }
+      this.commit.markDurable(target)
+      this.notifyFollowers()
+      if (this.commit.writtenEnd > this.commit.durableEnd && (this.commit.pendingDurable || this.options.sync === 'always')) {
+        this.startSync()
+      }
+    })
+  }
+
+  /** fsyncs everything appended so far. */
+  async sync(): Promise<void> {
+    this.checkWritable()
+    const end = this.computeEnd()
+    this.flush()
+    const durable = this.commit.waitDurable(end)
+    this.startSync()
+    await durable
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reading
+
+  /** The bytes of the record at `offset`. Sealed segments return a zero-copy view of the map. */
+  read(offset: number): Uint8Array {
+    return this.readFrame(offset).subarray(FRAME_HEADER_BYTES)
+  }
+
+  /** The record at `offset` with its timestamp. */
+  readRecord(offset: number): LogRecord {
+    const frame = this.readFrame(offset)
+    return { offset, timestampMs: frameTimestampMs(frame), value: frame.subarray(FRAME_HEADER_BYTES) }
+  }
+
+  private readFrame(offset: number): Buffer {
+    this.checkReadable()
+    if (!Number.isSafeInteger(offset)) throw new LogError('INVALID_ARGUMENT', `offset must be a safe integer, got ${String(offset)}`)
+    if (offset >= this.computeEnd() && this.isReadOnly) this.refresh()
+    if (offset < this.start || offset >= this.computeEnd()) {
+      throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [${this.start}, ${this.computeEnd()})`, { offset })
+    }
+    const segment = this.segmentFor(offset)
+    const wasOpen = segment.isOpen
+    const frame = this.readFromSegment(segment, offset)
+    if (!segment.isActive && (!wasOpen || segment.isOpen)) this.cache.touch(segment)
+    return frame
+  }
+
+  private readFromSegment(segment: Segment, offset: number): Buffer {
+    try {
+      return segment.readFrame(offset, this.options.verifyChecksums, this.mmap, !this.isReadOnly)
+    } catch (error) {
+      if (this.isReadOnly && error instanceof LogError && error.code === 'IO_ERROR') {
+        // The writer may have deleted the segment (retention): refresh and report the offset as gone.
+        this.refresh()
+        if (offset < this.start) throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} was deleted`, { offset })
+      }
+      throw error
+    }
+  }
+
+  /**
+   * Records in offset order from `from` (default startOffset) up to `to` (exclusive) or the high
+   * watermark; with `follow`, waits for new records until `signal` aborts. Damage is thrown.
+   */
+  async *records(options: RecordsOptions = {}): AsyncGenerator<LogRecord, void, undefined> {
+    const { to, follow = false, signal } = options
+    let offset = options.from ?? this.start
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new LogError('INVALID_ARGUMENT', `from must be an offset, got ${String(offset)}`)
+    if (to !== undefined && (!Number.isSafeInteger(to) || to < 0)) throw new LogError('INVALID_ARGUMENT', `to must be an offset, got ${String(to)}`)
+    for (;;) {
+      if (signal?.aborted || this.state === 'closed') return
+      if (this.isReadOnly) this.refresh()
+      const end = Math.min(to ?? Infinity, this.highWatermark)
+      while (offset < end) {
+        yield this.readRecord(offset)
+        offset++
+        if (signal?.aborted) return
+      }
+      if ((to !== undefined && offset >= to) || !follow) return
+      await this.waitForRecords(offset, signal)
+    }
+  }
+
+  /** Resolves when the high watermark passes `offset`, the log closes, or `signal` aborts. */
+  waitForRecords(offset: number, signal?: AbortSignal): Promise<void> {
+    if (this.highWatermark > offset || this.state !== 'open' || signal?.aborted) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        if (this.highWatermark <= offset && this.state === 'open' && !signal?.aborted) return
+        this.followers.delete(wake)
+        signal?.removeEventListener('abort', wake)
+        if (this.followers.size === 0) this.stopWatching()
+        resolve()
+      }
+      this.followers.add(wake)
+      signal?.addEventListener('abort', wake)
+      if (this.isReadOnly) this.startWatching()
+    })
+  }
+
+  private notifyFollowers(): void {
+    for (const wake of [...this.followers]) wake()
+  }
+
+  /** First offset whose timestamp is ≥ `timestampMs` (by the index's running maximum), or undefined. */
+  offsetForTimestamp(timestampMs: number): number | undefined {
+    this.checkReadable()
+    if (typeof timestampMs !== 'number' || Number.isNaN(timestampMs)) throw new LogError('INVALID_ARGUMENT', 'timestampMs must be a number')
+    const segments = this.segmentList
+    let low = 0
+    let high = segments.length
+    while (low < high) {
+      const middle = (low + high) >>> 1
+      if (this.lastTimestampOf(segments[middle]!) >= timestampMs) high = middle
+      else low = middle + 1
+    }
+    const segment = segments[low]
+    if (!segment) return undefined
+    const offset = Math.max(segment.searchTimestamp(timestampMs, segment.isActive ? undefined : this.mmap, !this.isReadOnly), this.start)
+    return offset < this.computeEnd() ? offset : undefined
+  }
+
+  private lastTimestampOf(segment: Segment): number {
+    const timestampMs = segment.lastTimestampMs(this.mmap, !this.isReadOnly)
+    if (!segment.isActive) this.cache.touch(segment)
+    return timestampMs
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Cutting, retention
+
+  /** Removes `offset` and everything after it. */
+  truncate(offset: number): Promise<void> {
+    return this.runExclusive(async () => {
+      this.checkWritable()
+      checkOffsetArgument(offset, 'offset')
+      if (offset < this.start || offset > this.computeEnd()) {
+        throw new LogError('OFFSET_OUT_OF_RANGE', `truncate offset ${offset} is outside [${this.start}, ${this.computeEnd()}]`, { offset })
+      }
+      await this.sync()
+      if (offset === this.computeEnd()) return
+      try {
+        this.cutAt(offset)
+      } catch (error) {
+        throw this.fail(error)
+      }
+      this.commit.truncate(offset, new LogError('OFFSET_OUT_OF_RANGE', 'record truncated before it was acknowledged', { offset }))
+    })
+  }
+
+  private cutAt(offset: number): void {
+    const target = this.segmentFor(offset)
+    while (this.segmentList[this.segmentList.length - 1] !== target) {
+      const newest = this.segmentList.pop()!
+      this.cache.forget(newest)
+      if (newest.isActive) newest.deleteActive()
+      else newest.delete()
+    }
+    if (target.isActive) {
+      target.truncateActive(offset)
+    } else {
+      // A sealed segment becomes active again: cut by copy, since readers may have it mapped.
+      this.cache.forget(target)
+      target.openForRead(undefined, true)
+      const kept = offset - target.baseOffset
+      const entries = keptEntries(target, kept)
+      const validBytes = kept === 0 ? FILE_HEADER_BYTES : entries.validBytes
+      target.release()
+      const createdMs = target.createdMs || Date.now()
+      const active = Segment.activate(this.dir, target.baseOffset, createdMs, entries.buffer, validBytes, {
+        writeBufferBytes: this.options.writeBufferBytes,
+        rewriteIndex: true,
+        storeMayBeMapped: true,
+      })
+      this.segmentList[this.segmentList.length - 1] = active
+    }
+    this.active.syncNow()
+    fsyncDirectory(this.dir)
+  }
+
+  /** Removes whole segments that lie entirely below `offset`; records below it stop being readable. */
+  deleteBefore(offset: number): Promise<number> {
+    return this.runExclusive(async () => {
+      this.checkWritable()
+      checkOffsetArgument(offset, 'offset')
+      if (offset > this.computeEnd()) {
+        throw new LogError('OFFSET_OUT_OF_RANGE', `deleteBefore offset ${offset} is past the end ${this.computeEnd()}`, { offset })
+      }
+      await this.sync()
+      if (offset <= this.start) return 0
+      try {
+        writeFileAtomic(path.join(this.dir, CHECKPOINT_FILE), encodeCheckpoint(offset))
+        this.start = offset
+        if (this.active.count > 0 && this.active.nextOffset <= offset) this.roll()
+        return this.deleteOldest((segment) => segment.nextOffset <= offset)
+      } catch (error) {
+        throw this.fail(error)
+      }
+    })
+  }
+
+  /** Deletes sealed segments from the oldest while `shouldDelete` holds; returns how many. */
+  private deleteOldest(shouldDelete: (segment: Segment, totalBytes: number) => boolean): number {
+    let totalBytes = this.segmentList.reduce((sum, segment) => sum + segment.bytes, 0)
+    let deleted = 0
+    while (this.segmentList.length > 1) {
+      const oldest = this.segmentList[0]!
+      if (oldest.isActive || oldest.isFollowed || !shouldDelete(oldest, totalBytes)) break
+      this.cache.forget(oldest)
+      oldest.delete()
+      this.segmentList.shift()
+      totalBytes -= oldest.bytes
+      deleted++
+    }
+    if (deleted > 0) {
+      this.start = Math.max(this.start, this.segmentList[0]!.baseOffset)
+      fsyncDirectory(this.dir)
+    }
+    return deleted
+  }
+
+  /** Deletes the oldest segments past retentionBytesMax or retentionMs; the active one never. */
+  private applyRetention(): void {
+    if (this.state !== 'open' || this.isReadOnly) return
+    const { retentionBytesMax, retentionMs } = this.options
+    if (retentionBytesMax === Infinity && retentionMs === Infinity) return
+    const now = Date.now()
+    try {
+      this.deleteOldest(
+        (segment, totalBytes) => totalBytes > retentionBytesMax || (retentionMs !== Infinity && now - this.lastTimestampOf(segment) > retentionMs),
+      )
+    } catch (error) {
+      this.fail(error)
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Readers of a log another handle writes
+
+  /** readOnly handles: picks up what the writer has written since (new records, rolls, deletions). */
+  refresh(): void {
+    if (!this.isReadOnly || this.state !== 'open') return
+    const bases = listBases(this.dir)
+    const tail = this.segmentList[this.segmentList.length - 1]
+    if (!tail) return this.reload()
+    const known = new Set(this.segmentList.map((segment) => segment.baseOffset))
+    const older = bases.filter((base) => base <= tail.baseOffset)
+    if (older[older.length - 1] !== tail.baseOffset || !older.every((base) => known.has(base))) return this.reload()
+    while (this.segmentList.length > 0 && !bases.includes(this.segmentList[0]!.baseOffset)) {
+      const gone = this.segmentList.shift()!
+      this.cache.forget(gone)
+      gone.release()
+    }
+    const newer = bases.filter((base) => base > tail.baseOffset)
+    const count = newer.length > 0 ? newer[0]! - tail.baseOffset : followedCount(this.dir, tail.baseOffset)
+    if (count < tail.count) return this.reload()
+    tail.updateFollowed(count, newer.length === 0)
+    for (let i = 0; i < newer.length; i++) {
+      const base = newer[i]!
+      const next = newer[i + 1]
+      const segment =
+        next === undefined ? Segment.followed(this.dir, base, 0, followedCount(this.dir, base), 0) : Segment.sealed(this.dir, base, 0, next - base, 0)
+      this.segmentList.push(segment)
+    }
+    this.start = Math.max(this.start, this.segmentList[0]?.baseOffset ?? this.start)
+    this.notifyFollowers()
+  }
+
+  private reload(): void {
+    this.cache.closeAll()
+    for (const segment of this.segmentList) segment.release()
+    const loaded = loadForReader(this.dir)
+    this.segmentList = loaded.segments
+    const first = this.segmentList[0]?.baseOffset ?? 0
+    this.start = Math.min(Math.max(loaded.checkpointStartOffset ?? 0, first), this.computeEnd())
+    this.notifyFollowers()
+  }
+
+  private startWatching(): void {
+    if (this.watcher || this.state !== 'open') return
+    try {
+      // Persistent: a reader waiting for records keeps the process alive, as a listening socket does.
+      this.watcher = fs.watch(this.dir, { persistent: true }, () => this.refresh())
+      this.watcher.on('error', () => this.stopWatching())
+    } catch {
+      // no inotify: the slow poll below still wakes followers
+    }
+    this.timers.push(setInterval(() => this.refresh(), READER_POLL_MS))
+  }
+
+  private stopWatching(): void {
+    this.watcher?.close()
+    this.watcher = undefined
+    if (this.isReadOnly) {
+      for (const timer of this.timers) clearInterval(timer)
+      this.timers = []
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Life cycle
+
+  /** Flushes, syncs and releases everything. Later calls on the log throw LOG_CLOSED. */
+  close(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return this.exclusive.then(() => undefined)
+    return this.runExclusive(async () => {
+      const failed = this.state === 'failed'
+      if (!failed && !this.isReadOnly) await this.sync().catch(() => undefined)
+      const clean = this.state === 'open' && !this.isReadOnly
+      this.state = 'closing'
+      for (const timer of this.timers) clearInterval(timer)
+      this.timers = []
+      this.stopWatching()
+      this.cache.closeAll()
+      for (const segment of this.segmentList) {
+        if (segment.isActive) {
+          if (clean) segment.seal(false)
+          else segment.abandon()
+        } else segment.release()
+      }
+      if (clean) writeFileAtomic(path.join(this.dir, CLEAN_SHUTDOWN_FILE), Buffer.alloc(0))
+      this.lock?.release()
+      this.state = 'closed'
+      this.notifyFollowers()
+    })
+  }
+
+  private startTimers(): void {
+    if (this.options.sync === 'interval') {
+      const timer = setInterval(() => this.startSync(), this.options.syncIntervalMs)
+      timer.unref()
+      this.timers.push(timer)
+    }
+    const { retentionBytesMax, retentionMs, segmentAgeMsMax, retentionCheckIntervalMs } = this.options
+    if (retentionMs !== Infinity || retentionBytesMax !== Infinity || segmentAgeMsMax !== Infinity) {
+      const timer = setInterval(() => {
+        this.applyRetention()
+      }, retentionCheckIntervalMs)
+      timer.unref()
+      this.timers.push(timer)
+    }
+  }
+
+  private runExclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.exclusive.then(operation)
+    this.exclusive = result.catch(() => undefined)
+    return result
+  }
+
+  /** Marks the log failed after a write, fsync or file error: nothing more is acknowledged. */
+  private fail(error: unknown): LogError {
+    if (error instanceof LogError && error.code !== 'IO_ERROR') return error
+    if (this.state === 'failed') return this.failure!
+    const failure = new LogError('LOG_FAILED', `the log failed and must be reopened: ${(error as Error).message}`, { cause: error, path: this.dir })
+    this.failure = failure
+    this.state = 'failed'
+    this.commit.fail(failure)
+    this.notifyFollowers()
+    return failure
+  }
+
+  private checkReadable(): void {
+    if (this.state === 'closed' || this.state === 'closing') throw new LogError('LOG_CLOSED', 'the log is closed', { path: this.dir })
+  }
+
+  private checkWritable(): void {
+    this.checkReadable()
+    if (this.state === 'failed') throw this.failure!
+    if (this.isReadOnly) throw new LogError('READ_ONLY', 'this handle was opened readOnly', { path: this.dir })
+  }
+
+  private checkRecord(value: unknown, index: number): asserts value is Uint8Array {
+    if (!(value instanceof Uint8Array)) {
+      throw new LogError('INVALID_ARGUMENT', `record ${index} must be a Uint8Array, got ${describe(value)}`)
+    }
+    const limit = Math.min(this.options.recordBytesMax, this.options.segmentBytesMax - FILE_HEADER_BYTES - FRAME_HEADER_BYTES)
+    if (value.length > limit) {
+      throw new LogError('RECORD_TOO_LARGE', `record ${index} has ${value.length} bytes; the limit is ${limit}`)
+    }
+  }
+
+  private checkBatch(values: unknown, timestamps: AppendOptions['timestampMs']): number | readonly number[] {
+    if (!Array.isArray(values)) throw new LogError('INVALID_ARGUMENT', `appendBatch takes an array, got ${describe(values)}`)
+    if (values.length === 0) throw new LogError('INVALID_ARGUMENT', 'appendBatch needs at least one record')
+    if (values.length > this.options.batchRecordsMax) {
+      throw new LogError('INVALID_ARGUMENT', `batch of ${values.length} records exceeds batchRecordsMax ${this.options.batchRecordsMax}`)
+    }
+    let bytes = 0
+    for (let i = 0; i < values.length; i++) {
+      this.checkRecord(values[i], i)
+      bytes += (values[i] as Uint8Array).length
+    }
+    if (bytes > this.options.batchBytesMax) {
+      throw new LogError('RECORD_TOO_LARGE', `batch of ${bytes} bytes exceeds batchBytesMax ${this.options.batchBytesMax}`)
+    }
+    const now = Date.now()
+    if (!Array.isArray(timestamps)) return checkTimestamp(timestamps as number | undefined, now)
+    if (timestamps.length !== values.length) throw new LogError('INVALID_ARGUMENT', 'timestampMs must have one entry per record')
+    return timestamps.map((timestamp) => checkTimestamp(timestamp, now))
+  }
+}
+
+function keptEntries(segment: Segment, kept: number): { buffer: Buffer; validBytes: number } {
+  const buffer = segment.indexSnapshot(kept)
+  if (kept === 0) return { buffer, validBytes: FILE_HEADER_BYTES }
+  return { buffer, validBytes: segment.frameEnd(kept - 1) }
+}
+
+function checkTimestamp(timestampMs: unknown, now: number): number {
+  if (timestampMs === undefined) return now
+  if (typeof timestampMs !== 'number' || !Number.isSafeInteger(timestampMs) || timestampMs < 0) {
+    throw new LogError('INVALID_ARGUMENT', `timestampMs must be a non-negative integer, got ${describe(timestampMs)}`)
+  }
+  return timestampMs
+}
+
+function checkOffsetArgument(offset: unknown, name: string): asserts offset is number {
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
+    throw new LogError('INVALID_ARGUMENT', `${name} must be a non-negative safe integer, got ${describe(offset)}`)
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'number') return String(value)
+  return typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value
+}

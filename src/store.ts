@@ -1,0 +1,206 @@
+/**
+ * Store: one segment's store file, a file header followed by record frames (format.ts).
+ *
+ * The active store appends frames into a write buffer that is written to the file in large chunks
+ * (`flush`), so many appends share one write(2). Frames still in the buffer are served from it.
+ * A sealed store is read-only: read through a map of the whole file when mmap is available, else by
+ * pread. A sealed store file is never shrunk in place (readers may have it mapped; a shrink would
+ * raise SIGBUS in them): `Segment` replaces it by a shorter copy instead.
+ */
+import fs from 'node:fs'
+import { assert } from './assert.js'
+import { ioError } from './errors.js'
+import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, STORE_MAGIC, decodeFileHeader, encodeFileHeader, encodeFrame } from './format.js'
+import { readAt, writeAll } from './fs-util.js'
+import { type MmapApi, mapReadOnly } from './mmap.js'
+import { closeQuietly, openFile } from './offset-index.js'
+
+export class Store {
+  private fd: number | undefined
+  private map: Buffer | undefined
+  private writeBuffer: Buffer | undefined
+  /** File position of writeBuffer[0]; everything before it has been written to the file. */
+  private bufferStart = 0
+  private bufferUsed = 0
+  private logicalBytes: number
+
+  private constructor(
+    readonly path: string,
+    readonly baseOffset: number,
+    readonly createdMs: number,
+    state: { fd?: number; map?: Buffer; bytes: number; writeBufferBytes?: number },
+  ) {
+    this.fd = state.fd
+    this.map = state.map
+    this.logicalBytes = state.bytes
+    if (state.writeBufferBytes !== undefined) {
+      this.writeBuffer = Buffer.allocUnsafe(state.writeBufferBytes)
+      this.bufferStart = state.bytes
+    }
+  }
+
+  /** Creates a new store file holding only its header, writable. */
+  static create(path: string, baseOffset: number, createdMs: number, writeBufferBytes: number): Store {
+    const header = Buffer.alloc(FILE_HEADER_BYTES)
+    encodeFileHeader(header, 0, { magic: STORE_MAGIC, baseOffset, createdMs })
+    fs.rmSync(path, { force: true }) // a reader may still map an old file of this name: never shrink it
+    const fd = openFile(path, 'wx+')
+    writeAll(fd, header, 0)
+    return new Store(path, baseOffset, createdMs, { fd, bytes: FILE_HEADER_BYTES, writeBufferBytes })
+  }
+
+  /** Opens an existing store to append after its first `validBytes` bytes (recovery already cut the rest). */
+  static openWritable(path: string, baseOffset: number, createdMs: number, validBytes: number, writeBufferBytes: number): Store {
+    const fd = openFile(path, 'r+')
+    return new Store(path, baseOffset, createdMs, { fd, bytes: validBytes, writeBufferBytes })
+  }
+
+  /** Opens a store read-only: mapped when `mmap` is given (sealed segments only), else by pread. */
+  static openReadOnly(path: string, mmap: MmapApi | undefined): Store {
+    const fd = openFile(path, 'r')
+    try {
+      const bytes = fs.fstatSync(fd).size
+      const header = decodeFileHeader(readAt(fd, FILE_HEADER_BYTES, 0), 0, STORE_MAGIC, path)
+      if (mmap) {
+        const map = mapReadOnly(mmap, fd, bytes)
+        fs.closeSync(fd)
+        return new Store(path, header.baseOffset, header.createdMs, { map, bytes })
+      }
+      return new Store(path, header.baseOffset, header.createdMs, { fd, bytes })
+    } catch (error) {
+      closeQuietly(fd)
+      throw error
+    }
+  }
+
+  /** Reads the header of a store file without keeping it open. */
+  static inspect(path: string): { baseOffset: number; createdMs: number; fileBytes: number } {
+    const fd = openFile(path, 'r')
+    try {
+      const fileBytes = fs.fstatSync(fd).size
+      const header = decodeFileHeader(readAt(fd, FILE_HEADER_BYTES, 0), 0, STORE_MAGIC, path)
+      return { baseOffset: header.baseOffset, createdMs: header.createdMs, fileBytes }
+    } finally {
+      closeQuietly(fd)
+    }
+  }
+
+  /** Bytes in the store, including frames still in the write buffer. */
+  get bytes(): number {
+    return this.logicalBytes
+  }
+
+  get isMapped(): boolean {
+    return this.map !== undefined
+  }
+
+  get mappedBytes(): number {
+    return this.map ? this.map.length : 0
+  }
+
+  /** Appends one frame; returns its position. Writes the buffer out first when the frame doesn't fit. */
+  appendFrame(relativeOffset: number, flags: number, timestampMs: number, payload: Uint8Array): number {
+    assert(this.writeBuffer, 'append to a read-only store')
+    const frameBytes = FRAME_HEADER_BYTES + payload.length
+    const position = this.logicalBytes
+    if (this.bufferUsed + frameBytes > this.writeBuffer.length) this.flush()
+    if (frameBytes > this.writeBuffer.length) {
+      const frame = Buffer.allocUnsafe(frameBytes)
+      encodeFrame(frame, 0, relativeOffset, flags, timestampMs, payload)
+      this.writeFile(frame, position)
+      this.bufferStart = position + frameBytes
+    } else {
+      encodeFrame(this.writeBuffer, this.bufferUsed, relativeOffset, flags, timestampMs, payload)
+      this.bufferUsed += frameBytes
+    }
+    this.logicalBytes = position + frameBytes
+    return position
+  }
+
+  /** Writes buffered frames to the file (the OS page cache); no fsync. */
+  flush(): void {
+    if (this.bufferUsed === 0) return
+    assert(this.writeBuffer)
+    this.writeFile(this.writeBuffer.subarray(0, this.bufferUsed), this.bufferStart)
+    this.bufferStart += this.bufferUsed
+    this.bufferUsed = 0
+  }
+
+  /**
+   * The frame at `position` whose payload has `payloadBytes` bytes, header included, or undefined
+   * when the file ends before it. Mapped and buffered reads return views (no copy); mapped views stay
+   * valid after the store is closed or deleted.
+   */
+  readFrame(position: number, payloadBytes: number): Buffer | undefined {
+    const frameBytes = FRAME_HEADER_BYTES + payloadBytes
+    const end = position + frameBytes
+    if (position < FILE_HEADER_BYTES || end > this.logicalBytes) return undefined
+    if (this.map) return this.map.subarray(position, end)
+    if (this.writeBuffer && position >= this.bufferStart) {
+      const at = position - this.bufferStart
+      return Buffer.from(this.writeBuffer.subarray(at, at + frameBytes))
+    }
+    assert(this.fd !== undefined, 'read from a closed store')
+    const frame = readAt(this.fd, frameBytes, position)
+    return frame.length === frameBytes ? frame : undefined
+  }
+
+  /** Starts an fdatasync of everything written so far; calls back when it completes. */
+  syncAsync(callback: (error: Error | null) => void): void {
+    assert(this.fd !== undefined)
+    fs.fdatasync(this.fd, callback)
+  }
+
+  syncNow(): void {
+    this.flush()
+    assert(this.fd !== undefined)
+    try {
+      fs.fdatasyncSync(this.fd)
+    } catch (error) {
+      throw ioError('store fsync failed', error, this.path)
+    }
+  }
+
+  /** Cuts the active store at `position` (a frame boundary). Never called on a sealed, mappable file. */
+  truncate(position: number): void {
+    assert(this.writeBuffer && this.fd !== undefined, 'only the active store is truncated in place')
+    assert(position >= FILE_HEADER_BYTES && position <= this.logicalBytes)
+    this.flush()
+    try {
+      fs.ftruncateSync(this.fd, position)
+    } catch (error) {
+      throw ioError('store truncate failed', error, this.path)
+    }
+    this.logicalBytes = position
+    this.bufferStart = position
+  }
+
+  /** Re-reads the file size (a reader following a file that another handle appends to). */
+  refreshBytes(): number {
+    if (this.fd !== undefined && !this.writeBuffer) this.logicalBytes = fs.fstatSync(this.fd).size
+    return this.logicalBytes
+  }
+
+  /** The descriptor closed by `close` and handed over to sync on roll; undefined once closed. */
+  get descriptor(): number | undefined {
+    return this.fd
+  }
+
+  /** Releases the store. `keepFd` leaves the descriptor open for a caller that still syncs it. */
+  close(keepFd = false, flushFirst = true): void {
+    if (this.writeBuffer && flushFirst) this.flush()
+    if (this.fd !== undefined && !keepFd) closeQuietly(this.fd)
+    this.fd = undefined
+    this.map = undefined
+    this.writeBuffer = undefined
+  }
+
+  private writeFile(bytes: Uint8Array, position: number): void {
+    assert(this.fd !== undefined)
+    try {
+      writeAll(this.fd, bytes, position)
+    } catch (error) {
+      throw ioError('store write failed', error, this.path)
+    }
+  }
+}
