@@ -1,0 +1,209 @@
+/**
+ * The golden fixture in test/fixtures/format-v1/ pins format version 1 byte for byte (docs/format.md
+ * describes the same layout). If format.ts changes how anything is encoded, these tests fail.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import CRC32C from 'crc-32/crc32c.js'
+import { describe, expect, it } from 'vitest'
+import { LogError, SegmentedLog } from '../src/index.js'
+import {
+  CHECKPOINT_BYTES,
+  FILE_HEADER_BYTES,
+  FLAG_BATCH_END,
+  FORMAT_VERSION,
+  FRAME_HEADER_BYTES,
+  INDEX_ENTRY_BYTES,
+  decodeCheckpoint,
+  decodeFileHeader,
+  decodeFrameHeader,
+  decodeIndexEntry,
+  encodeCheckpoint,
+  encodeFileHeader,
+  encodeFrame,
+  encodeIndexEntry,
+  parseSegmentFileName,
+  segmentFileName,
+  STORE_MAGIC,
+  INDEX_MAGIC,
+} from '../src/format.js'
+import { tempDir } from './helpers/temp-dir.js'
+
+const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'format-v1')
+const T0 = 1_700_000_000_000
+const text = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+/** What make-format-v1.mjs wrote: segment base, then each record's payload, timestamp and flags. */
+const EXPECTED = [
+  {
+    base: 0,
+    records: [
+      { payload: text('alpha'), timestampMs: T0, flags: FLAG_BATCH_END },
+      { payload: text('beta'), timestampMs: T0 + 1, flags: FLAG_BATCH_END },
+      { payload: text('gamma'), timestampMs: T0 + 2, flags: 0 },
+    ],
+  },
+  {
+    base: 3,
+    records: [
+      { payload: text('delta'), timestampMs: T0 + 3, flags: 0 },
+      { payload: new Uint8Array(0), timestampMs: T0 + 1, flags: FLAG_BATCH_END },
+      { payload: Uint8Array.from([0, 1, 2, 253, 254, 255]), timestampMs: T0 + 10, flags: FLAG_BATCH_END },
+    ],
+  },
+]
+
+function fixtureFile(name: string): Buffer {
+  return fs.readFileSync(path.join(FIXTURE, name))
+}
+
+describe('format v1', () => {
+  describe('file names', () => {
+    it('names segment files by the 20-digit zero-padded base offset', () => {
+      expect(segmentFileName(0, '.log')).toBe('00000000000000000000.log')
+      expect(segmentFileName(1234, '.index')).toBe('00000000000000001234.index')
+      expect(parseSegmentFileName('00000000000000001234.index')).toEqual({ baseOffset: 1234, kind: 'index' })
+    })
+
+    it.each(['0000000000000000001.log', '00000000000000000001.log.tmp', 'LOCK', '00000000000000000001.idx'])(
+      'does not take %s for a segment file',
+      (name) => expect(parseSegmentFileName(name)).toBeUndefined(),
+    )
+  })
+
+  describe('golden fixture', () => {
+    it('holds exactly the files of two segments, the checkpoint and the clean-shutdown marker', () => {
+      expect(fs.readdirSync(FIXTURE).sort()).toEqual([
+        '00000000000000000000.index',
+        '00000000000000000000.log',
+        '00000000000000000003.index',
+        '00000000000000000003.log',
+        'clean-shutdown',
+        'log-start-offset.checkpoint',
+      ])
+    })
+
+    it('starts store and index files with the magic, version and header length', () => {
+      const store = fixtureFile('00000000000000000000.log')
+      const index = fixtureFile('00000000000000000000.index')
+      expect(store.subarray(0, 4).toString('latin1')).toBe('SGLS')
+      expect(index.subarray(0, 4).toString('latin1')).toBe('SGLI')
+      expect(store.readUInt16LE(4)).toBe(1)
+      expect(store.readUInt16LE(6)).toBe(32)
+      expect(FORMAT_VERSION).toBe(1)
+      expect(FILE_HEADER_BYTES).toBe(32)
+      expect(FRAME_HEADER_BYTES).toBe(24)
+      expect(INDEX_ENTRY_BYTES).toBe(16)
+    })
+
+    it.each(EXPECTED)('decodes the frames of segment $base with CRC-32C over bytes 4..end', ({ base, records }) => {
+      const store = fixtureFile(segmentFileName(base, '.log'))
+      const header = decodeFileHeader(store, 0, STORE_MAGIC, 'store')
+      expect(header.baseOffset).toBe(base)
+      let position = FILE_HEADER_BYTES
+      records.forEach((record, relativeOffset) => {
+        const frame = decodeFrameHeader(store, position)
+        expect(frame).toMatchObject({ payloadBytes: record.payload.length, relativeOffset, flags: record.flags, timestampMs: record.timestampMs })
+        const end = position + FRAME_HEADER_BYTES + record.payload.length
+        expect(CRC32C.buf(store.subarray(position + 4, end)) >>> 0).toBe(frame.crc)
+        expect(new Uint8Array(store.subarray(position + FRAME_HEADER_BYTES, end))).toEqual(record.payload)
+        position = end
+      })
+      expect(position).toBe(store.length)
+    })
+
+    it.each(EXPECTED)('indexes segment $base with positions, lengths and running-maximum timestamps', ({ base, records }) => {
+      const index = fixtureFile(segmentFileName(base, '.index'))
+      expect(decodeFileHeader(index, 0, INDEX_MAGIC, 'index').baseOffset).toBe(base)
+      expect(index.length).toBe(FILE_HEADER_BYTES + records.length * INDEX_ENTRY_BYTES)
+      let position = FILE_HEADER_BYTES
+      let timestampMax = 0 // the running maximum starts afresh in each segment
+      records.forEach((record, relativeOffset) => {
+        timestampMax = Math.max(timestampMax, record.timestampMs)
+        const entry = decodeIndexEntry(index, FILE_HEADER_BYTES + relativeOffset * INDEX_ENTRY_BYTES)
+        expect(entry).toEqual({ position, payloadBytes: record.payload.length, timestampMs: timestampMax })
+        position += FRAME_HEADER_BYTES + record.payload.length
+      })
+    })
+
+    it.each(EXPECTED)('re-encodes segment $base to identical bytes', ({ base, records }) => {
+      const storeFile = fixtureFile(segmentFileName(base, '.log'))
+      const createdMs = decodeFileHeader(storeFile, 0, STORE_MAGIC, 'store').createdMs
+      const store = Buffer.alloc(storeFile.length)
+      const index = Buffer.alloc(FILE_HEADER_BYTES + records.length * INDEX_ENTRY_BYTES)
+      encodeFileHeader(store, 0, { magic: STORE_MAGIC, baseOffset: base, createdMs })
+      encodeFileHeader(index, 0, { magic: INDEX_MAGIC, baseOffset: base, createdMs })
+      let position = FILE_HEADER_BYTES
+      let timestampMax = 0
+      records.forEach((record, relativeOffset) => {
+        encodeFrame(store, position, relativeOffset, record.flags, record.timestampMs, record.payload)
+        timestampMax = Math.max(timestampMax, record.timestampMs)
+        encodeIndexEntry(index, FILE_HEADER_BYTES + relativeOffset * INDEX_ENTRY_BYTES, { position, payloadBytes: record.payload.length, timestampMs: timestampMax })
+        position += FRAME_HEADER_BYTES + record.payload.length
+      })
+      expect(store.equals(storeFile)).toBe(true)
+      expect(index.equals(fixtureFile(segmentFileName(base, '.index')))).toBe(true)
+    })
+
+    it('stores the start offset in a checksummed checkpoint', () => {
+      const checkpoint = fixtureFile('log-start-offset.checkpoint')
+      expect(checkpoint.length).toBe(CHECKPOINT_BYTES)
+      expect(checkpoint.subarray(0, 4).toString('latin1')).toBe('SGLC')
+      expect(decodeCheckpoint(checkpoint, 'checkpoint')).toBe(1)
+      expect(encodeCheckpoint(1).equals(checkpoint)).toBe(true)
+    })
+
+    it('opens as a log with the fixture records, timestamps and start offset', async () => {
+      const dir = tempDir('fixture')
+      fs.cpSync(FIXTURE, dir, { recursive: true })
+      const log = await SegmentedLog.open(dir)
+      expect(log.recovery.scanned).toBe(false)
+      expect([log.startOffset, log.endOffset]).toEqual([1, 6])
+      const all = EXPECTED.flatMap((segment) => segment.records)
+      for (let offset = 1; offset < 6; offset++) {
+        const record = log.readRecord(offset)
+        expect(new Uint8Array(record.value)).toEqual(all[offset]!.payload)
+        expect(record.timestampMs).toBe(all[offset]!.timestampMs)
+      }
+      expect(log.offsetForTimestamp(T0 + 3)).toBe(3)
+      await log.close()
+    })
+  })
+
+  describe('headers', () => {
+    type Damage = (header: Buffer) => Buffer
+    const flip = (at: number): Damage => (header) => {
+      header[at] = header[at]! ^ 0x01
+      return header
+    }
+    const cases: [string, Damage, string][] = [
+      ['a flipped magic byte', flip(0), 'CORRUPT_FILE'],
+      ['a flipped base offset byte', flip(8), 'CORRUPT_FILE'],
+      ['a flipped checksum byte', flip(29), 'CORRUPT_FILE'],
+      ['a truncated header', (header) => header.subarray(0, 20), 'CORRUPT_FILE'],
+    ]
+    it.each(cases)('refuses %s with %s', (_label, damage, code) => {
+      const header = Buffer.alloc(FILE_HEADER_BYTES)
+      encodeFileHeader(header, 0, { magic: STORE_MAGIC, baseOffset: 7, createdMs: T0 })
+      const damaged = damage(header)
+      expect(() => decodeFileHeader(damaged, 0, STORE_MAGIC, 'x')).toThrowError(expect.objectContaining({ code }))
+    })
+
+    it('refuses an unknown format version with UNSUPPORTED_VERSION', () => {
+      const header = Buffer.alloc(FILE_HEADER_BYTES)
+      encodeFileHeader(header, 0, { magic: STORE_MAGIC, baseOffset: 7, createdMs: T0 })
+      header.writeUInt16LE(2, 4)
+      header.writeUInt32LE(CRC32C.buf(header.subarray(0, 28)) >>> 0, 28)
+      const error = (() => {
+        try {
+          decodeFileHeader(header, 0, STORE_MAGIC, 'x')
+        } catch (caught) {
+          return caught
+        }
+      })()
+      expect(error).toBeInstanceOf(LogError)
+      expect((error as LogError).code).toBe('UNSUPPORTED_VERSION')
+    })
+  })
+})
