@@ -11,7 +11,6 @@
  * Data is never reported durable after a failed fsync (the kernel may have dropped the dirty pages;
  * retrying fsync would falsely succeed), so the log must be reopened, which re-reads the disk.
  */
-import { assert } from './assert.js'
 import type { LogError } from './errors.js'
 
 interface Waiter {
@@ -111,9 +110,10 @@ export class GroupCommit {
     this.writtenWaiters.release(endOffset)
   }
 
+  /** A sync round that began at `endOffset` completed (clamped: a truncate may have cut meanwhile). */
   markDurable(endOffset: number): void {
     if (this.failure) return
-    assert(endOffset <= this.written, 'durable beyond written')
+    endOffset = Math.min(endOffset, this.written)
     if (endOffset <= this.durable) return
     this.durable = endOffset
     this.durableWaiters.release(endOffset)

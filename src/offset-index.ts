@@ -23,7 +23,7 @@ import {
   decodeFileHeader,
   decodeIndexEntry,
   encodeFileHeader,
-  encodeIndexEntry,
+  putIndexEntry,
 } from './format.js'
 import { readAt, writeAll, writeFileAtomic } from './fs-util.js'
 import { type MmapApi, mapReadOnly } from './mmap.js'
@@ -136,6 +136,11 @@ export class Index {
     return this.entryCount
   }
 
+  /** Entries appended but not yet written to the file. */
+  get unflushedCount(): number {
+    return this.entryCount - this.flushedCount
+  }
+
   get isMapped(): boolean {
     return this.entries !== undefined && this.fd === undefined && !this.writable
   }
@@ -170,11 +175,11 @@ export class Index {
     return low
   }
 
-  append(entry: IndexEntry): void {
+  append(position: number, payloadBytes: number, timestampMs: number): void {
     assert(this.writable && this.entries)
     const at = this.entryCount * INDEX_ENTRY_BYTES
     if (at + INDEX_ENTRY_BYTES > this.entries.length) this.grow()
-    encodeIndexEntry(this.entries, at, entry)
+    putIndexEntry(this.entries!, at, position, payloadBytes, timestampMs)
     this.entryCount++
   }
 
@@ -222,9 +227,14 @@ export class Index {
     return readAt(this.fd, this.entryCount * INDEX_ENTRY_BYTES, FILE_HEADER_BYTES)
   }
 
-  close(flushFirst = true): void {
+  /** The file descriptor (writable or pread backing), handed over on roll; undefined once closed. */
+  get descriptor(): number | undefined {
+    return this.fd
+  }
+
+  close(flushFirst = true, keepFd = false): void {
     if (this.writable && flushFirst) this.flush()
-    if (this.fd !== undefined) closeQuietly(this.fd)
+    if (this.fd !== undefined && !keepFd) closeQuietly(this.fd)
     this.fd = undefined
     this.entries = undefined
     this.entryCount = 0

@@ -35,7 +35,7 @@ export interface SegmentedLogOptions {
   mmap?: MmapMode
   /** Open without taking the writer's place, to read a log another thread or process writes. */
   readOnly?: boolean
-  /** Size of the write buffer; appends are written in chunks of up to this. Default 1 MiB. */
+  /** Size of the write buffer; appends are written in chunks of up to this. Default 256 KiB. */
   writeBufferBytes?: number
   /** Sealed segments kept open (file descriptors or maps) at once; least recently used are closed. Default 256. */
   openSegmentsMax?: number
@@ -66,7 +66,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   retentionCheckIntervalMs: 60_000,
   mmap: 'auto',
   readOnly: false,
-  writeBufferBytes: 1 * MiB,
+  writeBufferBytes: 256 * KiB,
   openSegmentsMax: 256,
   mappedBytesMax: 16 * GiB,
   verifyChecksums: true,

@@ -30,6 +30,19 @@ import { replaceWithPrefix, scanStore } from './recovery.js'
 import { writeFileAtomic } from './fs-util.js'
 import { Store } from './store.js'
 
+/**
+ * Index entries written to the file in chunks of this many (64 KiB) or when the log's index timer
+ * fires: a second write(2) per flush cost about a fifth of append throughput. The index file is
+ * derived data (recovery rebuilds it from the store), so only readers in other processes see the lag.
+ */
+const INDEX_FLUSH_ENTRIES = 4096
+
+/** Descriptors of a just-sealed segment, still open so that they can be fsynced. */
+export interface SealedDescriptors {
+  storeFd: number
+  indexFd: number
+}
+
 export interface SegmentFiles {
   storePath: string
   indexPath: string
@@ -185,15 +198,20 @@ export class Segment {
     const position = this.store.appendFrame(relativeOffset, batchEnd ? FLAG_BATCH_END : 0, timestampMs, payload)
     const timestampMax = Math.max(this.timestampMax ?? 0, timestampMs)
     this.timestampMax = timestampMax
-    this.index.append({ position, payloadBytes: payload.length, timestampMs: timestampMax })
+    this.index.append(position, payload.length, timestampMax)
     this.recordCount = relativeOffset + 1
   }
 
-  /** Writes buffered frames, then their index entries, to the files (store first: an index entry never points past the store). */
-  flush(): void {
+  /**
+   * Writes buffered frames to the store file. Index entries follow when `withIndex` (store first:
+   * an index entry on disk never points past the store), else only once enough have gathered.
+   * Returns whether index entries remain unwritten.
+   */
+  flush(withIndex = true): boolean {
     assert(this.active && this.store && this.index)
     this.store.flush()
-    this.index.flush()
+    if (withIndex || this.index.unflushedCount >= INDEX_FLUSH_ENTRIES) this.index.flush()
+    return this.index.unflushedCount > 0
   }
 
   /** Starts an fdatasync of the store; `done` runs when it completes. */
@@ -210,21 +228,36 @@ export class Segment {
   }
 
   /**
-   * Seals the active segment: everything is written and fsynced, the writable handles are closed and
-   * the segment reopens read-only (mapped) on its next read. Returns the store's descriptor if the
-   * caller asked to keep it open (an asynchronous fsync may still be running on it).
+   * Seals the active segment for a roll: everything is written out (not yet fsynced) and the open
+   * descriptors are handed to the caller, which fsyncs them in the background and closes them.
+   * The segment reopens read-only (mapped) on its next read.
    */
-  seal(keepStoreFd: boolean): number | undefined {
+  sealForRoll(): SealedDescriptors {
+    assert(this.active && this.store && this.index)
+    this.store.flush()
+    this.index.flush()
+    const storeFd = this.store.descriptor
+    const indexFd = this.index.descriptor
+    assert(storeFd !== undefined && indexFd !== undefined)
+    this.storeBytes = this.store.bytes
+    this.store.close(true)
+    this.index.close(true, true)
+    this.store = undefined
+    this.index = undefined
+    this.active = false
+    return { storeFd, indexFd }
+  }
+
+  /** Closes the active segment cleanly: written, fsynced, released. */
+  closeActive(): void {
     assert(this.active && this.store && this.index)
     this.syncNow()
-    const fd = keepStoreFd ? this.store.descriptor : undefined
     this.storeBytes = this.store.bytes
-    this.store.close(keepStoreFd)
+    this.store.close()
     this.index.close()
     this.store = undefined
     this.index = undefined
     this.active = false
-    return fd
   }
 
   // -------------------------------------------------------------------------------------------

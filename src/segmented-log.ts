@@ -27,7 +27,7 @@ import { DirectoryLock } from './lock.js'
 import { type LoadedLog, type RecoveryReport, followedCount, listBases, loadForReader, loadForWriter } from './log-loader.js'
 import { type MmapApi, loadMmap, mmapLoadError } from './mmap.js'
 import { type ResolvedOptions, type SegmentedLogOptions, resolveOptions } from './options.js'
-import { Segment } from './segment.js'
+import { Segment, type SealedDescriptors } from './segment.js'
 import { SegmentCache } from './segment-cache.js'
 
 export interface LogRecord {
@@ -54,6 +54,8 @@ export interface RecordsOptions {
 
 type State = 'open' | 'closing' | 'closed' | 'failed'
 const READER_POLL_MS = 1000
+/** Longest a written record's index entry waits before it reaches the index file. */
+const INDEX_FLUSH_DELAY_MS = 5
 
 export class SegmentedLog {
   readonly dir: string
@@ -69,8 +71,10 @@ export class SegmentedLog {
   private state: State = 'open'
   private failure: LogError | undefined
   private flushScheduled = false
+  private indexFlushTimer: NodeJS.Timeout | undefined
   private syncInFlight = false
-  private descriptorsToClose: number[] = []
+  /** Sealed segments' descriptors waiting for the next sync round, which fsyncs and closes them. */
+  private sealedToSync: SealedDescriptors[] = []
   private followers = new Set<() => void>()
   private watcher: fs.FSWatcher | undefined
   private timers: NodeJS.Timeout[] = []
@@ -195,9 +199,11 @@ export class SegmentedLog {
   append(value: Uint8Array, options?: AppendOptions): Promise<number> {
     try {
       this.checkWritable()
-      const timestampMs = checkTimestamp(options?.timestampMs, Date.now())
+      const now = Date.now()
+      const timestampMs = checkTimestamp(options?.timestampMs, now)
       this.checkRecord(value, 0)
-      const offset = this.appendRecord(value, timestampMs, true)
+      const offset = this.computeEnd()
+      this.appendRecords([value], timestampMs, now)
       this.scheduleFlush()
       return this.commit.waitAcknowledged(offset + 1, offset)
     } catch (error) {
@@ -209,12 +215,10 @@ export class SegmentedLog {
   appendBatch(values: readonly Uint8Array[], options?: AppendOptions): Promise<number> {
     try {
       this.checkWritable()
-      const timestamps = this.checkBatch(values, options?.timestampMs)
+      const now = Date.now()
+      const timestamps = this.checkBatch(values, options?.timestampMs, now)
       const first = this.computeEnd()
-      const last = values.length - 1
-      for (let i = 0; i <= last; i++) {
-        this.appendRecord(values[i]!, typeof timestamps === 'number' ? timestamps : timestamps[i]!, i === last)
-      }
+      this.appendRecords(values, timestamps, now)
       this.scheduleFlush()
       return this.commit.waitAcknowledged(first + values.length, first)
     } catch (error) {
@@ -222,39 +226,45 @@ export class SegmentedLog {
     }
   }
 
-  private appendRecord(value: Uint8Array, timestampMs: number, batchEnd: boolean): number {
+  /** Encodes validated records into the active segment, rolling as needed; the last one ends the batch. */
+  private appendRecords(values: readonly Uint8Array[], timestamps: number | readonly number[], now: number): void {
     let active = this.active
+    const last = values.length - 1
     try {
-      if (this.needsRoll(active, FRAME_HEADER_BYTES + value.length)) active = this.roll()
-      const offset = active.nextOffset
-      active.append(value, timestampMs, batchEnd)
-      return offset
+      for (let i = 0; i <= last; i++) {
+        const value = values[i]!
+        if (active.count > 0 && this.needsRoll(active, FRAME_HEADER_BYTES + value.length, now)) active = this.roll()
+        active.append(value, typeof timestamps === 'number' ? timestamps : timestamps[i]!, i === last)
+      }
     } catch (error) {
       throw this.fail(error)
     }
   }
 
-  private needsRoll(active: Segment, frameBytes: number): boolean {
-    if (active.count === 0) return false
+  private needsRoll(active: Segment, frameBytes: number, now: number): boolean {
     return (
       active.count >= this.options.segmentRecordsMax ||
       active.bytes + frameBytes > this.options.segmentBytesMax ||
-      (this.options.segmentAgeMsMax !== Infinity && Date.now() - active.createdMs >= this.options.segmentAgeMsMax)
+      now - active.createdMs >= this.options.segmentAgeMsMax
     )
   }
 
-  /** Seals the active segment (written and fsynced) and starts a new one. */
+  /**
+   * Seals the active segment and starts a new one. The sealed files are fsynced by the next sync
+   * round, in the background (an fsync of a whole segment may take long: the event loop must not
+   * wait for it), and a round always follows a roll, whatever the sync mode.
+   */
   private roll(): Segment {
     const sealed = this.active
-    const descriptor = sealed.seal(this.syncInFlight)
-    if (descriptor !== undefined) this.descriptorsToClose.push(descriptor)
+    this.sealedToSync.push(sealed.sealForRoll())
     this.commit.markWritten(sealed.nextOffset)
-    this.commit.markDurable(sealed.nextOffset)
     const next = Segment.create(this.dir, sealed.nextOffset, Date.now(), this.options.writeBufferBytes)
     fsyncDirectory(this.dir)
     this.segmentList.push(next)
-    this.notifyFollowers()
-    queueMicrotask(() => this.applyRetention())
+    queueMicrotask(() => {
+      this.startSync(true)
+      this.applyRetention()
+    })
     return next
   }
 
@@ -269,7 +279,7 @@ export class SegmentedLog {
     this.flushScheduled = false
     if (this.state === 'failed' || this.state === 'closed') return
     try {
-      this.active.flush()
+      if (this.active.flush(false)) this.scheduleIndexFlush()
     } catch (error) {
       this.fail(error)
       return
@@ -279,25 +289,53 @@ export class SegmentedLog {
     else this.notifyFollowers()
   }
 
-  /** Starts one fdatasync covering everything written, unless one is running (it will chain). */
-  private startSync(): void {
+  /** Writes the active index's pending entries soon, so readers in other processes see them. */
+  private scheduleIndexFlush(): void {
+    if (this.indexFlushTimer) return
+    this.indexFlushTimer = setTimeout(() => {
+      this.indexFlushTimer = undefined
+      if (this.state !== 'open') return
+      try {
+        this.active.flush(true)
+      } catch (error) {
+        this.fail(error)
+      }
+    }, INDEX_FLUSH_DELAY_MS)
+    this.indexFlushTimer.unref()
+  }
+
+  /**
+   * Starts one sync round, unless one is running (it chains another when it ends): fdatasync of the
+   * active store plus fsync of every segment sealed since the last round, all in parallel on the
+   * thread pool. When all succeed, everything written before the round began is durable.
+   */
+  private startSync(force = false): void {
     if (this.syncInFlight || this.state === 'failed' || this.state === 'closed') return
     const target = this.commit.writtenEnd
-    if (target <= this.commit.durableEnd) return
+    if (target <= this.commit.durableEnd && this.sealedToSync.length === 0 && !force) return
+    const sealed = this.sealedToSync.splice(0)
+    const descriptors = sealed.flatMap((seal) => [seal.storeFd, seal.indexFd])
+    const active = this.active
     this.syncInFlight = true
-    this.active.syncStoreAsync((error) => {
+    let pending = descriptors.length + 1
+    let failure: Error | null = null
+    const done = (error: Error | null): void => {
+      failure ??= error
+      if (--pending > 0) return
+      for (const fd of descriptors) fs.close(fd, () => {})
       this.syncInFlight = false
-      for (const fd of this.descriptorsToClose.splice(0)) fs.close(fd, () => {})
-      if (error) {
-        this.fail(ioError('fsync failed', error, this.dir))
+      if (failure) {
+        this.fail(ioError('fsync failed', failure, this.dir))
         return
       }
       this.commit.markDurable(target)
       this.notifyFollowers()
       if (this.commit.writtenEnd > this.commit.durableEnd && (this.commit.pendingDurable || this.options.sync === 'always')) {
         this.startSync()
-      }
-    })
+      } else if (this.sealedToSync.length > 0) this.startSync()
+    }
+    for (const fd of descriptors) fs.fsync(fd, done)
+    active.syncStoreAsync(done)
   }
 
   /** fsyncs everything appended so far. */
@@ -332,9 +370,8 @@ export class SegmentedLog {
       throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [${this.start}, ${this.computeEnd()})`, { offset })
     }
     const segment = this.segmentFor(offset)
-    const wasOpen = segment.isOpen
     const frame = this.readFromSegment(segment, offset)
-    if (!segment.isActive && (!wasOpen || segment.isOpen)) this.cache.touch(segment)
+    if (!segment.isActive) this.cache.touch(segment)
     return frame
   }
 
@@ -603,11 +640,13 @@ export class SegmentedLog {
       this.state = 'closing'
       for (const timer of this.timers) clearInterval(timer)
       this.timers = []
+      clearTimeout(this.indexFlushTimer)
+      if (!this.syncInFlight) for (const seal of this.sealedToSync.splice(0)) closeDescriptors(seal)
       this.stopWatching()
       this.cache.closeAll()
       for (const segment of this.segmentList) {
         if (segment.isActive) {
-          if (clean) segment.seal(false)
+          if (clean) segment.closeActive()
           else segment.abandon()
         } else segment.release()
       }
@@ -672,7 +711,7 @@ export class SegmentedLog {
     }
   }
 
-  private checkBatch(values: unknown, timestamps: AppendOptions['timestampMs']): number | readonly number[] {
+  private checkBatch(values: unknown, timestamps: AppendOptions['timestampMs'], now: number): number | readonly number[] {
     if (!Array.isArray(values)) throw new LogError('INVALID_ARGUMENT', `appendBatch takes an array, got ${describe(values)}`)
     if (values.length === 0) throw new LogError('INVALID_ARGUMENT', 'appendBatch needs at least one record')
     if (values.length > this.options.batchRecordsMax) {
@@ -686,11 +725,15 @@ export class SegmentedLog {
     if (bytes > this.options.batchBytesMax) {
       throw new LogError('RECORD_TOO_LARGE', `batch of ${bytes} bytes exceeds batchBytesMax ${this.options.batchBytesMax}`)
     }
-    const now = Date.now()
     if (!Array.isArray(timestamps)) return checkTimestamp(timestamps as number | undefined, now)
     if (timestamps.length !== values.length) throw new LogError('INVALID_ARGUMENT', 'timestampMs must have one entry per record')
     return timestamps.map((timestamp) => checkTimestamp(timestamp, now))
   }
+}
+
+function closeDescriptors(seal: SealedDescriptors): void {
+  fs.close(seal.storeFd, () => {})
+  fs.close(seal.indexFd, () => {})
 }
 
 function keptEntries(segment: Segment, kept: number): { buffer: Buffer; validBytes: number } {
