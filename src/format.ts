@@ -273,6 +273,33 @@ assert(FILE_HEADER_BYTES % INDEX_ENTRY_BYTES === 0, 'index entries stay aligned 
 export const SEGMENT_BYTES_LIMIT = 1024 * 1024 * 1024
 assert(SEGMENT_BYTES_LIMIT < TWO_TO_32)
 
+function getU32(buf: Uint8Array, at: number): number {
+  return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0
+}
+
+/** Read-path accessors on a frame view (header + payload), without allocating. */
+export function frameRelativeOffset(frame: Uint8Array): number {
+  return getU32(frame, 8)
+}
+
+export function framePayloadBytes(frame: Uint8Array): number {
+  return getU32(frame, 4)
+}
+
+/** Whether a whole frame view's CRC-32C matches the bytes after the checksum field. */
+export function frameChecksumOk(frame: Buffer): boolean {
+  return crc32c(frame.subarray(4)) === getU32(frame, 0)
+}
+
+/** Index entry fields read in place (the read path's O(1) lookup), without allocating. */
+export function indexEntryPosition(entries: Uint8Array, at: number): number {
+  return getU32(entries, at)
+}
+
+export function indexEntryPayloadBytes(entries: Uint8Array, at: number): number {
+  return getU32(entries, at + 4)
+}
+
 /** Accessors for a frame already checked by `Segment.read`. */
 export function frameTimestampMs(frame: Buffer): number {
   return readU64(frame, 16)

@@ -52,9 +52,13 @@ export function mmapLoadError(): unknown {
   return loaded?.error
 }
 
-/** Maps `bytes` bytes of `fd` read-only and shared. `bytes` must be > 0 and within the file. */
+/**
+ * Maps `bytes` bytes of `fd` read-only and shared. `bytes` must be > 0 and within the file.
+ * MADV_NORMAL, not MADV_RANDOM: random advice also turns off the kernel's fault-around, and then
+ * every first touch of a page-cached page faults alone (measured slower for random reads).
+ */
 export function mapReadOnly(api: MmapApi, fd: number, bytes: number): Buffer {
-  return api.map(bytes, api.PROT_READ, api.MAP_SHARED, fd, 0, api.MADV_RANDOM)
+  return api.map(bytes, api.PROT_READ, api.MAP_SHARED, fd, 0, api.MADV_NORMAL)
 }
 
 /** Whether the native mmap addon loaded in this thread. */

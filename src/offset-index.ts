@@ -23,6 +23,8 @@ import {
   decodeFileHeader,
   decodeIndexEntry,
   encodeFileHeader,
+  indexEntryPayloadBytes,
+  indexEntryPosition,
   putIndexEntry,
 } from './format.js'
 import { readAt, writeAll, writeFileAtomic } from './fs-util.js'
@@ -157,6 +159,24 @@ export class Index {
     }
     return decodeIndexEntry(bytes, 0)
   }
+
+  /**
+   * Position and payload length of `relativeOffset`'s frame, packed for the read path without an
+   * object: `position` is returned and `lastPayloadBytes` holds the length until the next call.
+   */
+  locate(relativeOffset: number): number {
+    if (this.entries) {
+      const at = relativeOffset * INDEX_ENTRY_BYTES
+      this.lastPayloadBytes = indexEntryPayloadBytes(this.entries, at)
+      return indexEntryPosition(this.entries, at)
+    }
+    const entry = this.entry(relativeOffset)
+    this.lastPayloadBytes = entry.payloadBytes
+    return entry.position
+  }
+
+  /** Payload length found by the last `locate`. */
+  lastPayloadBytes = 0
 
   /** Largest timestamp in the segment (0 when empty). */
   get lastTimestampMs(): number {

@@ -6,29 +6,23 @@
 import type { Segment } from './segment.js'
 
 export class SegmentCache {
-  private readonly open = new Map<Segment, number>() // segment → mapped bytes, in use order
+  private readonly open = new Map<Segment, number>() // segment → mapped bytes
+  private clock = 0
   private mapped = 0
-  private newest: Segment | undefined
 
   constructor(
     private readonly segmentsMax: number,
     private readonly mappedBytesMax: number,
   ) {}
 
-  /** Records a use of `segment`, which the caller has just opened or read. */
+  /** Records a use of `segment`, which the caller has just opened or read. O(1) unless it is new here. */
   touch(segment: Segment): void {
-    if (segment === this.newest || segment.isActive) return
-    const known = this.open.get(segment)
-    if (known !== undefined) {
-      this.open.delete(segment)
-      this.open.set(segment, known)
-    } else {
-      const mappedBytes = segment.mappedBytes
-      this.open.set(segment, mappedBytes)
-      this.mapped += mappedBytes
-      this.evict(segment)
-    }
-    this.newest = segment
+    segment.lastUse = ++this.clock
+    if (this.open.has(segment) || segment.isActive) return
+    const mappedBytes = segment.mappedBytes
+    this.open.set(segment, mappedBytes)
+    this.mapped += mappedBytes
+    this.evict(segment)
   }
 
   /** Forgets a segment the log is closing or deleting. */
@@ -37,7 +31,6 @@ export class SegmentCache {
     if (mappedBytes === undefined) return
     this.open.delete(segment)
     this.mapped -= mappedBytes
-    if (this.newest === segment) this.newest = undefined
   }
 
   get openCount(): number {
@@ -52,16 +45,18 @@ export class SegmentCache {
     for (const segment of this.open.keys()) segment.release()
     this.open.clear()
     this.mapped = 0
-    this.newest = undefined
   }
 
+  /** Closes least recently used segments (never `keep`) until within both limits. */
   private evict(keep: Segment): void {
-    for (const [segment, mappedBytes] of this.open) {
-      if (this.open.size <= this.segmentsMax && this.mapped <= this.mappedBytesMax) return
-      if (segment === keep) continue
-      segment.release()
-      this.open.delete(segment)
-      this.mapped -= mappedBytes
+    while (this.open.size > this.segmentsMax || this.mapped > this.mappedBytesMax) {
+      let oldest: Segment | undefined
+      for (const segment of this.open.keys()) {
+        if (segment !== keep && (oldest === undefined || segment.lastUse < oldest.lastUse)) oldest = segment
+      }
+      if (!oldest) return
+      oldest.release()
+      this.forget(oldest)
     }
   }
 }

@@ -20,8 +20,9 @@ import {
   INDEX_ENTRY_BYTES,
   INDEX_SUFFIX,
   STORE_SUFFIX,
-  decodeFrameHeader,
-  frameChecksumMatches,
+  frameChecksumOk,
+  framePayloadBytes,
+  frameRelativeOffset,
   segmentFileName,
 } from './format.js'
 import { type MmapApi } from './mmap.js'
@@ -65,6 +66,8 @@ export class Segment {
   private active: boolean
   private timestampMax: number | undefined
   private rebuiltSinceOpen = false
+  /** When the log's segment cache last used this segment (its LRU clock). */
+  lastUse = 0
   /** A reader's view of another handle's active segment: read by pread, its count grows on refresh. */
   private following = false
 
@@ -308,7 +311,7 @@ export class Segment {
   readFrame(offset: number, verifyChecksum: boolean, mmap: MmapApi | undefined, canRepair: boolean): Buffer {
     const relativeOffset = offset - this.baseOffset
     assert(relativeOffset >= 0 && relativeOffset < this.recordCount, `offset ${offset} not in segment ${this.baseOffset}`)
-    this.openForRead(mmap, canRepair)
+    if (!this.store) this.openForRead(mmap, canRepair)
     let frame = this.locate(relativeOffset)
     if (frame === undefined && !this.active && !this.rebuiltSinceOpen) {
       this.index?.close()
@@ -321,7 +324,7 @@ export class Segment {
         path: this.storePath,
       })
     }
-    if (verifyChecksum && !frameChecksumMatches(frame, 0, decodeFrameHeader(frame, 0))) {
+    if (verifyChecksum && !frameChecksumOk(frame)) {
       throw new LogError('CORRUPT_RECORD', `checksum mismatch for record ${offset}`, { offset, path: this.storePath })
     }
     return frame
@@ -337,13 +340,14 @@ export class Segment {
 
   /** The frame an index entry points to, if it is the frame of `relativeOffset`; undefined otherwise. */
   private locate(relativeOffset: number): Buffer | undefined {
-    assert(this.store && this.index)
-    if (relativeOffset >= this.index.count) return undefined
-    const entry = this.index.entry(relativeOffset)
-    const frame = this.store.readFrame(entry.position, entry.payloadBytes)
+    const index = this.index!
+    const store = this.store!
+    if (relativeOffset >= index.count) return undefined
+    const position = index.locate(relativeOffset)
+    const payloadBytes = index.lastPayloadBytes
+    const frame = store.readFrame(position, payloadBytes)
     if (frame === undefined) return undefined
-    const header = decodeFrameHeader(frame, 0)
-    if (header.relativeOffset !== relativeOffset || header.payloadBytes !== entry.payloadBytes) return undefined
+    if (frameRelativeOffset(frame) !== relativeOffset || framePayloadBytes(frame) !== payloadBytes) return undefined
     return frame
   }
 

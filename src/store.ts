@@ -15,6 +15,8 @@ import { readAt, writeAll } from './fs-util.js'
 import { type MmapApi, mapReadOnly } from './mmap.js'
 import { closeQuietly, openFile } from './offset-index.js'
 
+const READ_AHEAD_BYTES = 64 * 1024
+
 export class Store {
   private fd: number | undefined
   private map: Buffer | undefined
@@ -23,6 +25,9 @@ export class Store {
   private bufferStart = 0
   private bufferUsed = 0
   private logicalBytes: number
+  private readAhead: Buffer | undefined
+  private readAheadStart = 0
+  private lastReadEnd = -1
 
   private constructor(
     readonly path: string,
@@ -141,8 +146,40 @@ export class Store {
       return Buffer.from(this.writeBuffer.subarray(at, at + frameBytes))
     }
     assert(this.fd !== undefined, 'read from a closed store')
-    const frame = readAt(this.fd, frameBytes, position)
-    return frame.length === frameBytes ? frame : undefined
+    return this.readWritten(position, frameBytes)
+  }
+
+  /**
+   * pread with read-ahead: a read that starts where the previous one ended (a scan, or a consumer
+   * following the tail) fetches READ_AHEAD_BYTES at once and serves the next frames from that chunk.
+   * Chunks are never reused, so views handed out stay valid.
+   */
+  private readWritten(position: number, frameBytes: number): Buffer | undefined {
+    const end = position + frameBytes
+    const chunk = this.readAhead
+    if (chunk && position >= this.readAheadStart && end <= this.readAheadStart + chunk.length) {
+      this.lastReadEnd = end
+      return chunk.subarray(position - this.readAheadStart, end - this.readAheadStart)
+    }
+    assert(this.fd !== undefined)
+    const sequential = position === this.lastReadEnd
+    this.lastReadEnd = end
+    const written = this.writeBuffer ? this.bufferStart : this.logicalBytes
+    if (!sequential || frameBytes >= READ_AHEAD_BYTES || end > written) {
+      const frame = readAt(this.fd, frameBytes, position)
+      return frame.length === frameBytes ? frame : undefined
+    }
+    const fetched = readAt(this.fd, Math.min(READ_AHEAD_BYTES, written - position), position)
+    if (fetched.length < frameBytes) return undefined
+    this.readAhead = fetched
+    this.readAheadStart = position
+    return fetched.subarray(0, frameBytes)
+  }
+
+  /** Forgets read-ahead data (the file was cut). */
+  private dropReadAhead(): void {
+    this.readAhead = undefined
+    this.lastReadEnd = -1
   }
 
   /** Starts an fdatasync of everything written so far; calls back when it completes. */
@@ -173,6 +210,7 @@ export class Store {
     }
     this.logicalBytes = position
     this.bufferStart = position
+    this.dropReadAhead()
   }
 
   /** Re-reads the file size (a reader following a file that another handle appends to). */
