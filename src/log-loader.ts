@@ -238,43 +238,11 @@ export function loadForReader(dir: string): LoadedLog {
   const checkpointStartOffset = readCheckpoint(dir)
   if (listing.bases.length === 0) return { segments: [], checkpointStartOffset, report }
   const base = listing.bases[listing.bases.length - 1]!
-  const tail = Segment.followed(dir, base, 0, followedCount(dir, base), fileBytes(segmentFiles(dir, base).storePath) ?? 0)
+  const tail = Segment.followed(dir, base)
   return { segments: [...sealedSegments(dir, listing.bases), tail], checkpointStartOffset, report }
 }
 
 /** Lists segment base offsets without changing anything (readers refreshing their view). */
 export function listBases(dir: string): number[] {
   return listDirectory(dir).bases
-}
-
-/**
- * How many records of the segment another handle is appending to are complete: the newest index
- * entry whose frame is whole, checksummed and ends a batch, walking back from the end.
- */
-export function followedCount(dir: string, base: number): number {
-  const { storePath, indexPath } = segmentFiles(dir, base)
-  let storeFd: number | undefined
-  let indexFd: number | undefined
-  try {
-    storeFd = fs.openSync(storePath, 'r')
-    indexFd = fs.openSync(indexPath, 'r')
-    const storeBytes = fs.fstatSync(storeFd).size
-    const entries = Math.max(0, Math.floor((fs.fstatSync(indexFd).size - FILE_HEADER_BYTES) / INDEX_ENTRY_BYTES))
-    for (let relative = entries - 1; relative >= 0; relative--) {
-      const entryBytes = readAt(indexFd, INDEX_ENTRY_BYTES, FILE_HEADER_BYTES + relative * INDEX_ENTRY_BYTES)
-      const entry = Index.inMemory(indexPath, base, entryBytes).entry(0)
-      if (entry.position + FRAME_HEADER_BYTES + entry.payloadBytes > storeBytes) continue
-      const frame = readAt(storeFd, FRAME_HEADER_BYTES + entry.payloadBytes, entry.position)
-      const header = decodeFrameHeader(frame, 0)
-      if (header.relativeOffset !== relative || !frameChecksumMatches(frame, 0, header)) continue
-      if (header.flags & FLAG_BATCH_END) return relative + 1
-    }
-    return 0
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0
-    throw error instanceof LogError ? error : ioError('could not read the newest segment', error, storePath)
-  } finally {
-    if (storeFd !== undefined) closeQuietly(storeFd)
-    if (indexFd !== undefined) closeQuietly(indexFd)
-  }
 }

@@ -13,7 +13,7 @@ export interface SegmentedLogOptions {
   segmentBytesMax?: number
   /** Roll after this many records. Default 4,194,304 (a 64 MiB index); at most 16,777,216. */
   segmentRecordsMax?: number
-  /** Roll when the active segment was created longer ago than this. Default 7 days; Infinity disables. */
+  /** Roll when the active segment's first record is older than this (counted from the later of its timestamp and the segment's creation). Default 7 days; Infinity disables. */
   segmentAgeMsMax?: number
   /** Larger records are refused with RECORD_TOO_LARGE. Default 1 MiB, at most 256 MiB. */
   recordBytesMax?: number

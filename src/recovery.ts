@@ -39,11 +39,20 @@ export interface ScanResult {
   fileBytes: number
 }
 
+/** Where a scan starts: the header's end, or just past a frame already known to be valid. */
+export interface ScanStart {
+  position: number
+  relativeOffset: number
+  timestampMax: number
+}
+
+export const SCAN_FROM_START: ScanStart = { position: FILE_HEADER_BYTES, relativeOffset: 0, timestampMax: 0 }
+
 /** Scans the store file at `path`, stopping after `countMax` records if given. */
 export function scanStore(path: string, countMax = Infinity): ScanResult {
   const fd = openFile(path, 'r')
   try {
-    return scanDescriptor(fd, fs.fstatSync(fd).size, countMax)
+    return scanDescriptor(fd, fs.fstatSync(fd).size, countMax, SCAN_FROM_START)
   } catch (error) {
     throw error instanceof LogError ? error : ioError('scan of store failed', error, path)
   } finally {
@@ -51,15 +60,19 @@ export function scanStore(path: string, countMax = Infinity): ScanResult {
   }
 }
 
-function scanDescriptor(fd: number, fileBytes: number, countMax: number): ScanResult {
+/**
+ * Scans frames from `start` on. Counts in the result are relative to `start`: `entries` holds the
+ * frames found past it, `count` how many of those end with the last BATCH_END (0 if none does).
+ */
+export function scanDescriptor(fd: number, fileBytes: number, countMax: number, start: ScanStart): ScanResult {
   const entries: Buffer[] = []
-  let entryChunk = Buffer.alloc(64 * 1024 * INDEX_ENTRY_BYTES)
+  let entryChunk = Buffer.alloc(Math.min(64 * 1024, Math.max(16, Math.ceil((fileBytes - start.position) / 64))) * INDEX_ENTRY_BYTES)
   let entryChunkUsed = 0
-  let position = FILE_HEADER_BYTES
+  let position = start.position
   let framesFound = 0
   let keptCount = 0
-  let keptBytes = FILE_HEADER_BYTES
-  let timestampMax = 0
+  let keptBytes = start.position
+  let timestampMax = start.timestampMax
   let damage: string | undefined
   let chunk: Buffer = Buffer.alloc(0)
   let chunkStart = position
@@ -75,7 +88,8 @@ function scanDescriptor(fd: number, fileBytes: number, countMax: number): ScanRe
     }
     const header = decodeFrameHeader(chunk, position - chunkStart)
     const frameEnd = position + FRAME_HEADER_BYTES + header.payloadBytes
-    if (!frameHeaderIsPlausible(header) || header.relativeOffset !== framesFound || header.payloadBytes > SEGMENT_BYTES_LIMIT) {
+    const expected = start.relativeOffset + framesFound
+    if (!frameHeaderIsPlausible(header) || header.relativeOffset !== expected || header.payloadBytes > SEGMENT_BYTES_LIMIT) {
       damage = `invalid frame header at position ${position}`
       break
     }

@@ -25,6 +25,7 @@ import {
   frameRelativeOffset,
   segmentFileName,
 } from './format.js'
+import { FollowedTail } from './followed-tail.js'
 import { type MmapApi } from './mmap.js'
 import { Index, encodeIndexFile } from './offset-index.js'
 import { replaceWithPrefix, scanStore } from './recovery.js'
@@ -65,11 +66,16 @@ export class Segment {
   private index: Index | undefined
   private active: boolean
   private timestampMax: number | undefined
+  /**
+   * When the active segment's age starts, for segmentAgeMsMax: its first record's timestamp, but
+   * never before the segment was created (an import of old timestamps must not roll every record).
+   */
+  private firstRecordAgeBaseMs: number | undefined
   private rebuiltSinceOpen = false
   /** When the log's segment cache last used this segment (its LRU clock). */
   lastUse = 0
-  /** A reader's view of another handle's active segment: read by pread, its count grows on refresh. */
-  private following = false
+  /** A reader's own index of another handle's active segment (read by pread; grows on refresh). */
+  private tail: FollowedTail | undefined
 
   private constructor(
     readonly baseOffset: number,
@@ -119,7 +125,12 @@ export class Segment {
       ? Index.rewrite(files.indexPath, baseOffset, createdMs, entries)
       : Index.openWritable(files.indexPath, baseOffset, entries)
     const count = entries.length / INDEX_ENTRY_BYTES
-    return new Segment(baseOffset, createdMs, files, { count, bytes: validBytes, active: true, store, index })
+    const segment = new Segment(baseOffset, createdMs, files, { count, bytes: validBytes, active: true, store, index })
+    if (count > 0) {
+      segment.timestampMax = index.entry(count - 1).timestampMs
+      segment.firstRecordAgeBaseMs = Math.max(createdMs, index.entry(0).timestampMs)
+    }
+    return segment
   }
 
   /** A sealed segment, known by name and record count; its files are opened on the first read. */
@@ -128,28 +139,38 @@ export class Segment {
   }
 
   /** A reader's view of the newest segment, which another handle is appending to. */
-  static followed(dir: string, baseOffset: number, createdMs: number, count: number, bytes: number): Segment {
-    const segment = Segment.sealed(dir, baseOffset, createdMs, count, bytes)
-    segment.following = true
+  static followed(dir: string, baseOffset: number): Segment {
+    const files = segmentFiles(dir, baseOffset)
+    const tail = FollowedTail.open(files.storePath, files.indexPath, baseOffset)
+    const segment = new Segment(baseOffset, 0, files, { count: tail.count, bytes: 0, active: false })
+    segment.tail = tail
     return segment
   }
 
-  /** Readers: the followed segment now holds `count` records (or was sealed by its writer). */
-  updateFollowed(count: number, stillActive: boolean): void {
-    assert(this.following && count >= this.recordCount)
-    this.recordCount = count
+  /**
+   * Readers: picks up what the writer appended to the followed segment, or, when the writer has
+   * sealed it (`sealedCount` given: the next segment's base minus this one's), turns it sealed.
+   * Returns the record count.
+   */
+  updateFollowed(sealedCount?: number): number {
+    assert(this.tail)
     this.timestampMax = undefined
-    if (!stillActive) {
-      this.following = false
+    if (sealedCount !== undefined) {
+      this.tail = undefined
+      this.recordCount = sealedCount
       this.release()
-    } else {
-      this.index?.refreshCount()
-      this.store?.refreshBytes()
+      return sealedCount
     }
+    this.recordCount = this.tail.refresh()
+    if (this.store) {
+      this.store.refreshBytes()
+      this.index = this.tail.index()
+    }
+    return this.recordCount
   }
 
   get isFollowed(): boolean {
-    return this.following
+    return this.tail !== undefined
   }
 
   /** Number of records. */
@@ -165,6 +186,11 @@ export class Segment {
   /** Store file bytes (header included; buffered frames included for the active segment). */
   get bytes(): number {
     return this.active && this.store ? this.store.bytes : this.storeBytes
+  }
+
+  /** The active segment's age at `nowMs`, counted from its first record (0 when empty). */
+  ageMs(nowMs: number): number {
+    return this.firstRecordAgeBaseMs === undefined ? 0 : nowMs - this.firstRecordAgeBaseMs
   }
 
   get isActive(): boolean {
@@ -201,6 +227,7 @@ export class Segment {
     const position = this.store.appendFrame(relativeOffset, batchEnd ? FLAG_BATCH_END : 0, timestampMs, payload)
     const timestampMax = Math.max(this.timestampMax ?? 0, timestampMs)
     this.timestampMax = timestampMax
+    if (relativeOffset === 0) this.firstRecordAgeBaseMs = Math.max(this.createdMs, timestampMs)
     this.index.append(position, payload.length, timestampMax)
     this.recordCount = relativeOffset + 1
   }
@@ -273,7 +300,12 @@ export class Segment {
    */
   openForRead(mmap: MmapApi | undefined, canRepair: boolean): void {
     if (this.store) return
-    if (this.following) mmap = undefined // never map a file that is still growing
+    if (this.tail) {
+      // Never map a file that is still growing; the reader's own index covers what it saw.
+      this.store = Store.openReadOnly(this.storePath, undefined)
+      this.index = this.tail.index()
+      return
+    }
     const store = Store.openReadOnly(this.storePath, mmap)
     let index: Index
     try {
@@ -288,7 +320,7 @@ export class Segment {
     this.store = store
     this.storeBytes = store.bytes
     this.index = index
-    if (!this.following && !this.indexAgreesWithStore()) {
+    if (!this.indexAgreesWithStore()) {
       index.close()
       this.index = this.rebuildIndex(canRepair, mmap)
     }
@@ -365,7 +397,7 @@ export class Segment {
     // frame counts here, not only those up to the last BATCH_END. Frames past the damage stay out:
     // reading them throws CORRUPT_RECORD.
     const rebuilt = scanStore(this.storePath, this.recordCount).entries
-    if (!canRepair || this.following) return Index.inMemory(this.indexPath, this.baseOffset, rebuilt)
+    if (!canRepair) return Index.inMemory(this.indexPath, this.baseOffset, rebuilt)
     const createdMs = Store.inspect(this.storePath).createdMs
     writeFileAtomic(this.indexPath, encodeIndexFile(this.baseOffset, createdMs, rebuilt))
     return Index.openSealed(this.indexPath, this.baseOffset, mmap)
@@ -430,6 +462,7 @@ export class Segment {
     this.index.truncate(relativeOffset)
     this.recordCount = relativeOffset
     this.timestampMax = relativeOffset === 0 ? undefined : this.index.entry(relativeOffset - 1).timestampMs
+    if (relativeOffset === 0) this.firstRecordAgeBaseMs = undefined
   }
 }
 

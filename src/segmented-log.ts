@@ -24,7 +24,7 @@ import {
 import { fsyncDirectory, writeFileAtomic } from './fs-util.js'
 import { GroupCommit } from './group-commit.js'
 import { DirectoryLock } from './lock.js'
-import { type LoadedLog, type RecoveryReport, followedCount, listBases, loadForReader, loadForWriter } from './log-loader.js'
+import { type LoadedLog, type RecoveryReport, listBases, loadForReader, loadForWriter, readCheckpoint } from './log-loader.js'
 import { type MmapApi, loadMmap, mmapLoadError } from './mmap.js'
 import { type ResolvedOptions, type SegmentedLogOptions, resolveOptions } from './options.js'
 import { Segment, type SealedDescriptors } from './segment.js'
@@ -245,7 +245,7 @@ export class SegmentedLog {
     return (
       active.count >= this.options.segmentRecordsMax ||
       active.bytes + frameBytes > this.options.segmentBytesMax ||
-      now - active.createdMs >= this.options.segmentAgeMsMax
+      active.ageMs(now) >= this.options.segmentAgeMsMax
     )
   }
 
@@ -343,6 +343,11 @@ export class SegmentedLog {
     this.checkWritable()
     const end = this.computeEnd()
     this.flush()
+    try {
+      this.active.flush(true)
+    } catch (error) {
+      throw this.fail(error)
+    }
     const durable = this.commit.waitDurable(end)
     this.startSync()
     await durable
@@ -393,6 +398,7 @@ export class SegmentedLog {
    * watermark; with `follow`, waits for new records until `signal` aborts. Damage is thrown.
    */
   async *records(options: RecordsOptions = {}): AsyncGenerator<LogRecord, void, undefined> {
+    this.checkReadable()
     const { to, follow = false, signal } = options
     let offset = options.from ?? this.start
     if (!Number.isSafeInteger(offset) || offset < 0) throw new LogError('INVALID_ARGUMENT', `from must be an offset, got ${String(offset)}`)
@@ -582,17 +588,15 @@ export class SegmentedLog {
       gone.release()
     }
     const newer = bases.filter((base) => base > tail.baseOffset)
-    const count = newer.length > 0 ? newer[0]! - tail.baseOffset : followedCount(this.dir, tail.baseOffset)
-    if (count < tail.count) return this.reload()
-    tail.updateFollowed(count, newer.length === 0)
+    const countBefore = tail.count
+    if (tail.updateFollowed(newer.length > 0 ? newer[0]! - tail.baseOffset : undefined) < countBefore) return this.reload()
     for (let i = 0; i < newer.length; i++) {
       const base = newer[i]!
       const next = newer[i + 1]
-      const segment =
-        next === undefined ? Segment.followed(this.dir, base, 0, followedCount(this.dir, base), 0) : Segment.sealed(this.dir, base, 0, next - base, 0)
-      this.segmentList.push(segment)
+      this.segmentList.push(next === undefined ? Segment.followed(this.dir, base) : Segment.sealed(this.dir, base, 0, next - base, 0))
     }
-    this.start = Math.max(this.start, this.segmentList[0]?.baseOffset ?? this.start)
+    const checkpoint = readCheckpoint(this.dir) ?? 0
+    this.start = Math.min(Math.max(this.start, checkpoint, this.segmentList[0]?.baseOffset ?? this.start), this.computeEnd())
     this.notifyFollowers()
   }
 
