@@ -29,7 +29,7 @@ import {
   parseSegmentFileName,
 } from './format.js'
 import { fileBytes, fsyncDirectory, readAt } from './fs-util.js'
-import { Index, closeQuietly, openFile } from './offset-index.js'
+import { Index, closeQuietly, entriesFormChain, openFile } from './offset-index.js'
 import { scanStore } from './recovery.js'
 import { Segment, segmentFiles } from './segment.js'
 import { Store } from './store.js'
@@ -135,7 +135,6 @@ function activateNewest(dir: string, bases: number[], unclean: boolean, writeBuf
       }
       return Segment.create(dir, base, Date.now(), writeBufferBytes)
     }
-    const sealedBefore = bases.length > 1 // a segment we cut into after removing its successor
     const fast = unclean || report.segmentsRemoved > 0 ? undefined : cheapTailCheck(storePath, indexPath, base)
     if (fast && typeof fast !== 'string') {
       return Segment.activate(dir, base, header.createdMs, fast.entries, fast.storeBytes, {
@@ -148,19 +147,20 @@ function activateNewest(dir: string, bases: number[], unclean: boolean, writeBuf
     report.reason ??= unclean ? 'unclean shutdown' : (fast ?? 'an older segment was cut')
     const scan = scanStore(storePath)
     if (scan.count === 0 && bases.length > 1 && !lastRecordEndsBatch(dir, bases[bases.length - 2]!)) {
-      report.recordsCut += scan.framesFound
+      report.recordsCut += scan.framesFound + scan.damagedFrames
       report.bytesCut += scan.fileBytes - FILE_HEADER_BYTES
       removeSegmentFiles(storePath, indexPath, report)
       bases.pop()
       continue
     }
-    report.recordsCut += scan.framesFound - scan.count
+    report.recordsCut += scan.framesFound - scan.count + scan.damagedFrames
     report.bytesCut += scan.fileBytes - scan.validBytes
     const entries = scan.entries.subarray(0, scan.count * INDEX_ENTRY_BYTES)
     return Segment.activate(dir, base, header.createdMs, entries, scan.validBytes, {
       writeBufferBytes,
       rewriteIndex: true,
-      storeMayBeMapped: sealedBefore && report.segmentsRemoved > 0,
+      // After removing a successor this segment was sealed: readers may have it mapped.
+      storeMayBeMapped: report.segmentsRemoved > 0,
     })
   }
 }
@@ -198,8 +198,8 @@ function cheapTailCheck(storePath: string, indexPath: string, base: number): { e
   const storeBytes = fileBytes(storePath) ?? 0
   const entries = readWhole(indexPath, FILE_HEADER_BYTES, info.count * INDEX_ENTRY_BYTES)
   if (info.count === 0) return storeBytes === FILE_HEADER_BYTES ? { entries, storeBytes } : 'store has bytes the index lacks'
+  if (!entriesFormChain(entries, info.count, storeBytes)) return 'index entries do not describe the store'
   const last = Index.inMemory(indexPath, base, entries).entry(info.count - 1)
-  if (last.position + FRAME_HEADER_BYTES + last.payloadBytes !== storeBytes) return 'index and store disagree at the tail'
   const fd = openFile(storePath, 'r')
   try {
     const frame = readAt(fd, FRAME_HEADER_BYTES + last.payloadBytes, last.position)

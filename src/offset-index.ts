@@ -17,6 +17,7 @@ import { assert } from './assert.js'
 import { LogError, ioError } from './errors.js'
 import {
   FILE_HEADER_BYTES,
+  FRAME_HEADER_BYTES,
   INDEX_ENTRY_BYTES,
   INDEX_MAGIC,
   type IndexEntry,
@@ -240,6 +241,12 @@ export class Index {
     }
   }
 
+  /** The entries without copying when they are in memory or mapped; read from the file otherwise. */
+  entriesView(): Buffer {
+    if (this.entries) return this.entries.subarray(0, this.entryCount * INDEX_ENTRY_BYTES)
+    return this.snapshot()
+  }
+
   /** A copy of the entries (the active segment's index handed to a sealed reader, or a test). */
   snapshot(): Buffer {
     if (this.entries) return Buffer.from(this.entries.subarray(0, this.entryCount * INDEX_ENTRY_BYTES))
@@ -266,6 +273,25 @@ export class Index {
     this.entries.copy(grown, 0, 0, this.entryCount * INDEX_ENTRY_BYTES)
     this.entries = grown
   }
+}
+
+/**
+ * Whether `count` entries describe the store exactly: the first frame starts after the header,
+ * each starts where the previous one ended, timestamps never decrease, and the last frame ends at
+ * `storeBytes`. Pure arithmetic over the index (no store reads), so every index can be checked
+ * before it is trusted: junk, zero padding or a stale entry anywhere breaks the chain.
+ */
+export function entriesFormChain(entries: Buffer, count: number, storeBytes: number): boolean {
+  if (entries.length < count * INDEX_ENTRY_BYTES) return false
+  let expectedPosition = FILE_HEADER_BYTES
+  let previousTimestampMs = 0
+  for (let relative = 0; relative < count; relative++) {
+    const entry = decodeIndexEntry(entries, relative * INDEX_ENTRY_BYTES)
+    if (entry.position !== expectedPosition || entry.timestampMs < previousTimestampMs) return false
+    previousTimestampMs = entry.timestampMs
+    expectedPosition = entry.position + FRAME_HEADER_BYTES + entry.payloadBytes
+  }
+  return expectedPosition === storeBytes
 }
 
 /** A whole index file: header followed by `entries`. */

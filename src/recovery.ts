@@ -34,6 +34,8 @@ export interface ScanResult {
   validBytes: number
   /** Valid frames found, including those of an unfinished batch at the end. */
   framesFound: number
+  /** 1 when the scan stopped at a frame that belonged here (its header named the next offset) but was torn or failed its checksum. */
+  damagedFrames: number
   /** Why the scan stopped before the end of the file, if it did (a torn or damaged frame). */
   damage: string | undefined
   fileBytes: number
@@ -74,6 +76,7 @@ export function scanDescriptor(fd: number, fileBytes: number, countMax: number, 
   let keptBytes = start.position
   let timestampMax = start.timestampMax
   let damage: string | undefined
+  let damagedFrames = 0
   let chunk: Buffer = Buffer.alloc(0)
   let chunkStart = position
 
@@ -95,6 +98,7 @@ export function scanDescriptor(fd: number, fileBytes: number, countMax: number, 
     }
     if (frameEnd > fileBytes) {
       damage = `torn frame at position ${position}`
+      damagedFrames = 1
       break
     }
     if (frameEnd > chunkStart + chunk.length) {
@@ -103,6 +107,7 @@ export function scanDescriptor(fd: number, fileBytes: number, countMax: number, 
     }
     if (!frameChecksumMatches(chunk, position - chunkStart, header)) {
       damage = `checksum mismatch at position ${position}`
+      damagedFrames = 1
       break
     }
     timestampMax = Math.max(timestampMax, header.timestampMs)
@@ -127,6 +132,7 @@ export function scanDescriptor(fd: number, fileBytes: number, countMax: number, 
     count: keptCount,
     validBytes: keptBytes,
     framesFound,
+    damagedFrames,
     damage,
     fileBytes,
   }

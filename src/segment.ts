@@ -27,7 +27,7 @@ import {
 } from './format.js'
 import { FollowedTail } from './followed-tail.js'
 import { type MmapApi } from './mmap.js'
-import { Index, encodeIndexFile } from './offset-index.js'
+import { Index, encodeIndexFile, entriesFormChain } from './offset-index.js'
 import { replaceWithPrefix, scanStore } from './recovery.js'
 import { writeFileAtomic } from './fs-util.js'
 import { Store } from './store.js'
@@ -71,7 +71,6 @@ export class Segment {
    * never before the segment was created (an import of old timestamps must not roll every record).
    */
   private firstRecordAgeBaseMs: number | undefined
-  private rebuiltSinceOpen = false
   /** When the log's segment cache last used this segment (its LRU clock). */
   lastUse = 0
   /** A reader's own index of another handle's active segment (read by pread; grows on refresh). */
@@ -311,7 +310,10 @@ export class Segment {
     try {
       index = Index.openSealed(this.indexPath, this.baseOffset, mmap)
     } catch (error) {
-      if (!(error instanceof LogError) || error.code === 'IO_ERROR' && !isMissing(error)) {
+      // A damaged or missing index is rebuilt from the store; anything else (an unknown version,
+      // an I/O failure) is reported, and the file is left as it is.
+      const rebuildable = error instanceof LogError && (error.code === 'CORRUPT_FILE' || isMissing(error))
+      if (!rebuildable) {
         store.close()
         throw error
       }
@@ -333,7 +335,6 @@ export class Segment {
     this.index?.close()
     this.store = undefined
     this.index = undefined
-    this.rebuiltSinceOpen = false
   }
 
   /**
@@ -344,12 +345,9 @@ export class Segment {
     const relativeOffset = offset - this.baseOffset
     assert(relativeOffset >= 0 && relativeOffset < this.recordCount, `offset ${offset} not in segment ${this.baseOffset}`)
     if (!this.store) this.openForRead(mmap, canRepair)
-    let frame = this.locate(relativeOffset)
-    if (frame === undefined && !this.active && !this.rebuiltSinceOpen) {
-      this.index?.close()
-      this.index = this.rebuildIndex(canRepair, mmap)
-      frame = this.locate(relativeOffset)
-    }
+    // The index was checked when the segment opened; a frame that does not match it is damage in
+    // the store itself, whatever order records are read in.
+    const frame = this.locate(relativeOffset)
     if (frame === undefined) {
       throw new LogError('CORRUPT_RECORD', `record ${offset} is missing or damaged in ${path.basename(this.storePath)}`, {
         offset,
@@ -386,13 +384,10 @@ export class Segment {
   private indexAgreesWithStore(): boolean {
     assert(this.store && this.index)
     if (this.index.count !== this.recordCount) return false
-    if (this.recordCount === 0) return this.store.bytes === FILE_HEADER_BYTES
-    const last = this.index.entry(this.recordCount - 1)
-    return last.position + FRAME_HEADER_BYTES + last.payloadBytes === this.store.bytes
+    return entriesFormChain(this.index.entriesView(), this.recordCount, this.store.bytes)
   }
 
   private rebuildIndex(canRepair: boolean, mmap: MmapApi | undefined): Index {
-    this.rebuiltSinceOpen = true
     // A sealed segment may end inside a batch that continues in the next segment, so every valid
     // frame counts here, not only those up to the last BATCH_END. Frames past the damage stay out:
     // reading them throws CORRUPT_RECORD.

@@ -17,8 +17,10 @@ import {
   CHECKPOINT_FILE,
   CLEAN_SHUTDOWN_FILE,
   FILE_HEADER_BYTES,
+  FLAG_BATCH_END,
   FRAME_HEADER_BYTES,
   encodeCheckpoint,
+  frameFlags,
   frameTimestampMs,
 } from './format.js'
 import { fsyncDirectory, writeFileAtomic } from './fs-util.js'
@@ -72,6 +74,8 @@ export class SegmentedLog {
   private failure: LogError | undefined
   private flushScheduled = false
   private indexFlushTimer: NodeJS.Timeout | undefined
+  /** Readers only: the end of the newest complete batch they can see. */
+  private readerEnd: number | undefined
   private syncInFlight = false
   /** Sealed segments' descriptors waiting for the next sync round, which fsyncs and closes them. */
   private sealedToSync: SealedDescriptors[] = []
@@ -92,6 +96,7 @@ export class SegmentedLog {
     const first = this.segmentList[0]?.baseOffset ?? loaded.checkpointStartOffset ?? 0
     this.start = Math.min(Math.max(loaded.checkpointStartOffset ?? 0, first), end)
     this.commit = new GroupCommit(options.sync === 'always', end)
+    if (!lock) this.updateReaderEnd()
   }
 
   /** Opens (creating, or recovering) the log in `dir`. */
@@ -163,8 +168,34 @@ export class SegmentedLog {
   }
 
   private computeEnd(): number {
+    if (this.readerEnd !== undefined) return this.readerEnd
     const last = this.segmentList[this.segmentList.length - 1]
     return last ? last.nextOffset : this.start
+  }
+
+  /**
+   * Readers: the end of the newest complete batch. The followed segment's count already stops at
+   * one; when it shows nothing yet, the records before it may open a batch that continues in it
+   * (the writer rolled mid-batch, or died there), so step back to the last frame that ends a batch.
+   */
+  private findReaderEnd(): number {
+    const segments = this.segmentList
+    const tail = segments[segments.length - 1]
+    if (!tail) return this.start
+    if (tail.count > 0) return tail.nextOffset
+    for (let i = segments.length - 2; i >= 0; i--) {
+      const segment = segments[i]!
+      for (let offset = segment.nextOffset - 1; offset >= Math.max(segment.baseOffset, this.start); offset--) {
+        const frame = segment.readFrame(offset, true, this.mmap, false)
+        if (frameFlags(frame) & FLAG_BATCH_END) return offset + 1
+      }
+    }
+    return Math.min(this.start, tail.baseOffset)
+  }
+
+  private updateReaderEnd(): void {
+    this.readerEnd = undefined
+    this.readerEnd = this.findReaderEnd()
   }
 
   private get active(): Segment {
@@ -595,6 +626,7 @@ export class SegmentedLog {
       const next = newer[i + 1]
       this.segmentList.push(next === undefined ? Segment.followed(this.dir, base) : Segment.sealed(this.dir, base, 0, next - base, 0))
     }
+    this.updateReaderEnd()
     const checkpoint = readCheckpoint(this.dir) ?? 0
     this.start = Math.min(Math.max(this.start, checkpoint, this.segmentList[0]?.baseOffset ?? this.start), this.computeEnd())
     this.notifyFollowers()
@@ -605,6 +637,7 @@ export class SegmentedLog {
     for (const segment of this.segmentList) segment.release()
     const loaded = loadForReader(this.dir)
     this.segmentList = loaded.segments
+    this.updateReaderEnd()
     const first = this.segmentList[0]?.baseOffset ?? 0
     this.start = Math.min(Math.max(loaded.checkpointStartOffset ?? 0, first), this.computeEnd())
     this.notifyFollowers()
