@@ -1,0 +1,137 @@
+/**
+ * What runs, in which order, and which row each figure is compared with. A group shares one
+ * fixture (built, optionally sealed, and deleted afterwards); every job is one fresh child process.
+ * `baseline` names the job whose median the row's median is divided by.
+ */
+import { appendRoundRecords } from './layout.mjs'
+
+const KiB = 1024
+
+export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverride }) {
+  const rounds = roundsOverride ?? (quick ? 3 : 5)
+  // Full mode runs every block of jobs twice, interleaved (A B C A B C), each time in a fresh child:
+  // a burst of load from other processes then lands on baseline and system alike.
+  const passes = passesOverride ?? (quick ? 1 : 2)
+  const sizes = {
+    // One default segment's worth + 1 record per round (1,083,000 at 100 B, 129,000 at 1 KiB): each
+    // round starts on an empty log and rolls exactly once, as a long-running writer does per segment.
+    appendOpsPerRound: { 100: appendRoundRecords(100), [KiB]: appendRoundRecords(KiB) },
+    syncRoundMs: quick ? 400 : 1000,
+    readsPerRound: 1_000_000,
+    scanRecordsPerRound: 1_000_000,
+    readLogRecords: 1_000_000,
+    growthRecords: quick ? [100_000, 1_000_000] : [100_000, 1_000_000, 10_000_000],
+    growthAppendOpsPerRound: appendRoundRecords(100), // same as b), so rows compare
+  }
+  const groups = []
+  let order = 0
+  const job = (spec) => ({ order: order++, section: sectionOf(spec.id), rounds, ...spec })
+
+  for (const recordBytes of [100, KiB]) {
+    const workload = `append ${sizeLabel(recordBytes)}`
+    const opsPerRound = sizes.appendOpsPerRound[recordBytes]
+    const key = `append-${recordBytes}`
+    const common = { workload, records: opsPerRound, recordBytes, opsPerRound, params: { recordBytes, opsPerRound } }
+    groups.push({
+      name: key,
+      steps: [
+        job({ ...common, id: `${key}/naive`, system: 'a) naive loop: len+CRC32C+payload, 256 KiB writeSync [baseline]', kind: 'naiveAppend' }),
+        job({ ...common, id: `${key}/batch`, system: 'b) seglog appendBatch(1,000), sync=never', kind: 'seglogAppendBatch', baseline: `${key}/naive` }),
+        job({
+          ...common,
+          id: `${key}/inflight`,
+          system: 'c) seglog append(), 1,000 in flight, sync=never',
+          kind: 'seglogAppendInFlight',
+          params: { ...common.params, inFlight: 1_000 },
+          baseline: `${key}/naive`,
+        }),
+      ].map((j) => ({ job: j })),
+    })
+  }
+
+  {
+    const workload = 'd) sync=always append 100 B'
+    const params = { recordBytes: 100, roundMs: sizes.syncRoundMs }
+    const common = { workload, records: null, recordBytes: 100, opsPerRound: null }
+    const steps = [job({ ...common, id: 'sync/raw', system: 'raw writeSync + fdatasync, 1 writer [baseline]', kind: 'rawWriteFdatasync', params })]
+    for (const writers of [1, 100, 1000]) {
+      steps.push(
+        job({ ...common, id: `sync/w${writers}`, system: `seglog, ${writers} concurrent writer${writers > 1 ? 's' : ''}`, kind: 'seglogSyncAlways', params: { ...params, writers }, baseline: 'sync/raw' }),
+      )
+    }
+    groups.push({ name: 'sync', steps: steps.map((j) => ({ job: j })) })
+  }
+
+  // One fixture of readLogRecords records serves e (random reads), g (scans) and f at that size.
+  const readGroup = (records) => {
+    const n = exponent(records)
+    const readCommon = { records, recordBytes: 100, opsPerRound: sizes.readsPerRound, params: { readsPerRound: sizes.readsPerRound } }
+    const steps = [{ fixtureOp: 'build' }]
+    const isMain = records === sizes.readLogRecords
+    const eWorkload = `e) random read, N=${n}`
+    if (isMain) {
+      steps.push({
+        job: job({ ...readCommon, workload: eWorkload, id: 'read/seglog-active', system: 'seglog read, records still in the ACTIVE segment (defaults)', kind: 'seglogRandomRead', params: { ...readCommon.params, mmap: 'always' }, baseline: 'read/raw-pread' }),
+      })
+    }
+    steps.push({ fixtureOp: 'seal' })
+    if (isMain) {
+      steps.push(
+        { job: job({ ...readCommon, workload: eWorkload, id: 'read/raw-memory', system: 'raw Buffer.subarray of one in-memory Buffer [baseline]', kind: 'rawMemoryRead' }) },
+        { job: job({ ...readCommon, workload: eWorkload, id: 'read/raw-pread', system: 'raw fs.readSync 100 B pread of the store files [baseline]', kind: 'rawPreadRead', baseline: 'read/raw-memory' }) },
+        { job: job({ ...readCommon, workload: eWorkload, id: 'read/raw-mmap-indexed', system: 'raw mmap index entry → store frame + CRC32C [design floor]', kind: 'rawMmapIndexedRead', baseline: 'read/raw-memory' }) },
+        { job: job({ ...readCommon, workload: eWorkload, id: 'read/seglog-mmap', system: "seglog read, mmap: 'always' (sealed segments)", kind: 'seglogRandomRead', params: { ...readCommon.params, mmap: 'always' }, baseline: 'read/raw-mmap-indexed' }) },
+        { job: job({ ...readCommon, workload: eWorkload, id: 'read/seglog-mmap-nocrc', system: "seglog read, mmap: 'always', verifyChecksums: false", kind: 'seglogRandomRead', params: { ...readCommon.params, mmap: 'always', verifyChecksums: false }, baseline: 'read/raw-mmap-indexed' }) },
+        { job: job({ ...readCommon, workload: eWorkload, id: 'read/seglog-pread', system: "seglog read, mmap: 'never' (pread)", kind: 'seglogRandomRead', params: { ...readCommon.params, mmap: 'never' }, baseline: 'read/raw-pread' }) },
+      )
+      const scanCommon = { workload: `g) sequential scan, N=${n}`, records, recordBytes: 100, opsPerRound: sizes.scanRecordsPerRound, params: { recordsPerRound: sizes.scanRecordsPerRound } }
+      steps.push(
+        { job: job({ ...scanCommon, id: 'scan/raw', system: 'raw 1 MiB readSync chunks, frame walk + CRC32C [baseline]', kind: 'rawScan' }) },
+        { job: job({ ...scanCommon, id: 'scan/records', system: 'seglog records() (for await)', kind: 'seglogScanRecords', baseline: 'scan/raw' }) },
+        { job: job({ ...scanCommon, id: 'scan/read-loop', system: 'seglog read(offset) loop', kind: 'seglogScanRead', baseline: 'scan/raw' }) },
+      )
+    }
+    const base = exponent(sizes.growthRecords[0])
+    if (sizes.growthRecords.includes(records)) {
+      steps.push(
+        { job: job({ ...readCommon, workload: `f) growth: random read, N=${n}`, id: `growth/read-${n}`, system: "seglog read, mmap: 'auto' (defaults)", kind: 'seglogRandomRead', params: { ...readCommon.params, mmap: 'auto' }, baseline: `growth/read-${base}` }) },
+        { job: job({ ...readCommon, workload: `f) growth: random read, N=${n}`, id: `growth/raw-mmap-${n}`, system: 'raw mmap index → store + CRC32C [design floor]', kind: 'rawMmapIndexedRead', baseline: `growth/raw-mmap-${base}` }) },
+        // Last: it appends to the fixture.
+        {
+          job: job({
+            workload: `f) growth: appendBatch onto N=${n}`,
+            id: `growth/append-${n}`,
+            system: 'seglog appendBatch(1,000), sync=never',
+            kind: 'seglogAppendBatch',
+            records,
+            recordBytes: 100,
+            opsPerRound: sizes.growthAppendOpsPerRound,
+            params: { recordBytes: 100, opsPerRound: sizes.growthAppendOpsPerRound, onFixture: true },
+            baseline: `growth/append-${base}`,
+            once: true, // appends to the fixture: run once, after the interleaved passes of its block
+          }),
+        },
+      )
+    }
+    return { name: `log-${n}`, fixture: { records, recordBytes: 100 }, steps }
+  }
+  const fixtureSizes = [...new Set([sizes.readLogRecords, ...sizes.growthRecords])].sort((a, b) => a - b)
+  for (const records of fixtureSizes) groups.push(readGroup(records))
+  return { rounds, passes, sizes, groups }
+}
+
+/** Display order of the result table: a–c, d, e, f, g. */
+const SECTIONS = ['append-100/', 'append-1024/', 'sync/', 'read/', 'growth/r', 'growth/append', 'scan/']
+function sectionOf(id) {
+  const section = SECTIONS.findIndex((prefix) => id.startsWith(prefix))
+  return section === -1 ? SECTIONS.length : section
+}
+
+export function sizeLabel(bytes) {
+  return bytes >= KiB ? `${bytes / KiB} KiB` : `${bytes} B`
+}
+
+function exponent(records) {
+  const e = Math.log10(records)
+  return Number.isInteger(e) ? `10^${e}` : String(records)
+}
