@@ -17,6 +17,10 @@ export type LogErrorCode =
   | 'READ_ONLY'
   | 'MMAP_UNAVAILABLE'
   | 'IO_ERROR'
+  | 'UNKNOWN_PARTITION'
+  | 'TOPIC_MISMATCH'
+  | 'FENCED'
+  | 'UNKNOWN_MEMBER'
 
 export interface LogErrorDetails {
   offset?: number

@@ -308,3 +308,189 @@ export function frameTimestampMs(frame: Buffer): number {
 export function frameFlags(frame: Buffer): number {
   return frame.readUInt16LE(12)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Queue layer: the record envelope, a partition log record's payload (the timestamp is the frame's).
+//
+//   0  u8   envelope version (1)
+//   1  u8   attributes      bit 0: a key is present
+//   2  u16  headerCount
+//   4  u32  keyBytes        0 when absent
+//   8  ...  key
+//       then headerCount times: u16 nameBytes, name (UTF-8), u32 valueBytes, value
+//       then the value: every remaining byte
+
+export const ENVELOPE_VERSION = 1
+export const ENVELOPE_FIXED_BYTES = 8
+const ATTRIBUTE_HAS_KEY = 0x1
+export const HEADER_NAME_BYTES_MAX = 0xffff
+export const HEADER_COUNT_MAX = 0xffff
+
+export interface EnvelopeParts {
+  key: Uint8Array | null
+  /** Header names with UTF-8 encoded names, in order. */
+  headers: readonly (readonly [Uint8Array, Uint8Array])[]
+  value: Uint8Array
+}
+
+export function envelopeBytes(parts: EnvelopeParts): number {
+  let bytes = ENVELOPE_FIXED_BYTES + (parts.key?.length ?? 0) + parts.value.length
+  for (const [name, value] of parts.headers) bytes += 6 + name.length + value.length
+  return bytes
+}
+
+/** Writes an envelope at `at` (room for envelopeBytes(parts) bytes); returns the end position. */
+export function encodeEnvelope(buf: Buffer, at: number, parts: EnvelopeParts): number {
+  buf[at] = ENVELOPE_VERSION
+  buf[at + 1] = parts.key ? ATTRIBUTE_HAS_KEY : 0
+  buf.writeUInt16LE(parts.headers.length, at + 2)
+  buf.writeUInt32LE(parts.key?.length ?? 0, at + 4)
+  let position = at + ENVELOPE_FIXED_BYTES
+  if (parts.key) {
+    buf.set(parts.key, position)
+    position += parts.key.length
+  }
+  for (const [name, value] of parts.headers) {
+    buf.writeUInt16LE(name.length, position)
+    buf.set(name, position + 2)
+    position += 2 + name.length
+    buf.writeUInt32LE(value.length, position)
+    buf.set(value, position + 4)
+    position += 4 + value.length
+  }
+  buf.set(parts.value, position)
+  return position + parts.value.length
+}
+
+export interface DecodedEnvelope {
+  key: Uint8Array | null
+  headers: Record<string, Uint8Array>
+  value: Uint8Array
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false })
+
+/** Decodes an envelope; key, header values and value are views of `payload` (no copy). */
+export function decodeEnvelope(payload: Uint8Array, offset: number): DecodedEnvelope {
+  const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+  const damaged = (why: string): LogError => new LogError('CORRUPT_RECORD', `record ${offset}: bad envelope (${why})`, { offset })
+  if (buf.length < ENVELOPE_FIXED_BYTES) throw damaged('too short')
+  if (buf[0] !== ENVELOPE_VERSION) throw damaged(`version ${buf[0]}`)
+  const hasKey = (buf[1]! & ATTRIBUTE_HAS_KEY) !== 0
+  const headerCount = buf.readUInt16LE(2)
+  const keyBytes = buf.readUInt32LE(4)
+  let position = ENVELOPE_FIXED_BYTES
+  if (position + keyBytes > buf.length) throw damaged('key past the end')
+  const key = hasKey ? buf.subarray(position, position + keyBytes) : null
+  position += keyBytes
+  const headers: Record<string, Uint8Array> = {}
+  for (let i = 0; i < headerCount; i++) {
+    if (position + 2 > buf.length) throw damaged('header past the end')
+    const nameBytes = buf.readUInt16LE(position)
+    if (position + 2 + nameBytes + 4 > buf.length) throw damaged('header past the end')
+    const name = utf8.decode(buf.subarray(position + 2, position + 2 + nameBytes))
+    position += 2 + nameBytes
+    const valueBytes = buf.readUInt32LE(position)
+    if (position + 4 + valueBytes > buf.length) throw damaged('header value past the end')
+    headers[name] = buf.subarray(position + 4, position + 4 + valueBytes)
+    position += 4 + valueBytes
+  }
+  return { key, headers, value: buf.subarray(position) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topic metadata (`topic.json`): UTF-8 JSON, written atomically (temp → fsync → rename).
+//   { "format": "seglog-topic", "version": 1, "partitions": N, "createdMs": ms, "logOptions": {...} }
+
+export const TOPIC_METADATA_FILE = 'topic.json'
+export const TOPIC_METADATA_FORMAT = 'seglog-topic'
+
+export interface TopicMetadata {
+  partitions: number
+  createdMs: number
+  logOptions: Record<string, unknown>
+}
+
+export function encodeTopicMetadata(metadata: TopicMetadata): Buffer {
+  const document = { format: TOPIC_METADATA_FORMAT, version: FORMAT_VERSION, ...metadata }
+  return Buffer.from(JSON.stringify(document, null, 2) + '\n')
+}
+
+export function decodeTopicMetadata(bytes: Buffer, path: string): TopicMetadata {
+  let document: Record<string, unknown>
+  try {
+    document = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>
+  } catch (error) {
+    throw new LogError('CORRUPT_FILE', 'topic metadata is not valid JSON', { path, cause: error })
+  }
+  if (document === null || typeof document !== 'object' || document.format !== TOPIC_METADATA_FORMAT) {
+    throw new LogError('CORRUPT_FILE', 'not a seglog topic metadata file', { path })
+  }
+  if (document.version !== FORMAT_VERSION) {
+    throw new LogError('UNSUPPORTED_VERSION', `topic metadata version ${String(document.version)}`, { path })
+  }
+  const { partitions, createdMs, logOptions } = document
+  if (typeof partitions !== 'number' || !Number.isInteger(partitions) || partitions < 1 || typeof createdMs !== 'number') {
+    throw new LogError('CORRUPT_FILE', 'topic metadata fields are invalid', { path })
+  }
+  const options = logOptions !== null && typeof logOptions === 'object' ? (logOptions as Record<string, unknown>) : {}
+  return { partitions, createdMs, logOptions: options }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumer group offsets: records of the group's own log (`groups/<id>/offsets/`).
+//
+//   commit:   u8 kind = 1, u8 0, u16 0, u32 generation, u32 partition, u32 0, u64 offset   (24 bytes)
+//   snapshot: u8 kind = 2, u8 0, u16 0, u32 generation, u32 count, u32 0,
+//             then count times: u32 partition, u32 0, u64 offset                          (16 + 16·count)
+// The latest record for a partition wins; a snapshot replaces everything before it, which lets the
+// log be compacted by deleting the segments below the newest snapshot.
+
+export const OFFSET_RECORD_COMMIT = 1
+export const OFFSET_RECORD_SNAPSHOT = 2
+
+export interface OffsetRecord {
+  kind: typeof OFFSET_RECORD_COMMIT | typeof OFFSET_RECORD_SNAPSHOT
+  generation: number
+  offsets: [partition: number, offset: number][]
+}
+
+export function encodeOffsetRecord(record: OffsetRecord): Buffer {
+  if (record.kind === OFFSET_RECORD_COMMIT) {
+    assert(record.offsets.length === 1)
+    const buf = Buffer.alloc(24)
+    buf[0] = OFFSET_RECORD_COMMIT
+    buf.writeUInt32LE(record.generation >>> 0, 4)
+    buf.writeUInt32LE(record.offsets[0]![0], 8)
+    writeU64(buf, 16, record.offsets[0]![1])
+    return buf
+  }
+  const buf = Buffer.alloc(16 + 16 * record.offsets.length)
+  buf[0] = OFFSET_RECORD_SNAPSHOT
+  buf.writeUInt32LE(record.generation >>> 0, 4)
+  buf.writeUInt32LE(record.offsets.length, 8)
+  record.offsets.forEach(([partition, offset], i) => {
+    buf.writeUInt32LE(partition, 16 + 16 * i)
+    writeU64(buf, 24 + 16 * i, offset)
+  })
+  return buf
+}
+
+export function decodeOffsetRecord(bytes: Uint8Array, offset: number, path: string): OffsetRecord {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const damaged = new LogError('CORRUPT_RECORD', `group offsets record ${offset} is malformed`, { offset, path })
+  if (buf.length < 16) throw damaged
+  const kind = buf[0]
+  const generation = buf.readUInt32LE(4)
+  if (kind === OFFSET_RECORD_COMMIT && buf.length === 24) {
+    return { kind, generation, offsets: [[buf.readUInt32LE(8), readU64(buf, 16)]] }
+  }
+  if (kind === OFFSET_RECORD_SNAPSHOT) {
+    const count = buf.readUInt32LE(8)
+    if (buf.length !== 16 + 16 * count) throw damaged
+    const offsets: [number, number][] = []
+    for (let i = 0; i < count; i++) offsets.push([buf.readUInt32LE(16 + 16 * i), readU64(buf, 24 + 16 * i)])
+    return { kind, generation, offsets }
+  }
+  throw damaged
+}

@@ -1,0 +1,87 @@
+/**
+ * What producers hand to Topic.send / Partition.append, checked and turned into envelope parts.
+ * Strings become UTF-8 bytes; an absent key is null; the timestamp defaults to append time.
+ */
+import { LogError } from './errors.js'
+import { type EnvelopeParts, HEADER_COUNT_MAX, HEADER_NAME_BYTES_MAX, encodeEnvelope, envelopeBytes } from './format.js'
+
+export type Bytes = Uint8Array | string
+
+export interface ProducerRecord {
+  value: Bytes
+  key?: Bytes | null
+  headers?: Record<string, Bytes>
+  /** Milliseconds since the epoch; default: append time. */
+  timestamp?: number
+  /** Explicit partition; otherwise the key decides (murmur2), otherwise records are spread. */
+  partition?: number
+}
+
+const encoder = new TextEncoder()
+
+function toBytes(value: unknown, what: string): Uint8Array {
+  if (value instanceof Uint8Array) return value
+  if (typeof value === 'string') return encoder.encode(value)
+  throw new LogError('INVALID_ARGUMENT', `${what} must be a Uint8Array or a string, got ${value === null ? 'null' : typeof value}`)
+}
+
+export interface PreparedRecord {
+  parts: EnvelopeParts
+  timestampMs: number | undefined
+  partition: number | undefined
+}
+
+/** Checks one producer record (`index` names it in errors) and converts it. */
+export function prepareRecord(record: unknown, index: number): PreparedRecord {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+    throw new LogError('INVALID_ARGUMENT', `record ${index} must be an object with a value`)
+  }
+  const { value, key, headers, timestamp, partition } = record as ProducerRecord
+  if (value === undefined) throw new LogError('INVALID_ARGUMENT', `record ${index} has no value`)
+  const headerPairs: [Uint8Array, Uint8Array][] = []
+  if (headers !== undefined) {
+    if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
+      throw new LogError('INVALID_ARGUMENT', `record ${index}: headers must be an object`)
+    }
+    for (const [name, headerValue] of Object.entries(headers)) {
+      const nameBytes = encoder.encode(name)
+      if (nameBytes.length > HEADER_NAME_BYTES_MAX) throw new LogError('INVALID_ARGUMENT', `record ${index}: header name too long`)
+      headerPairs.push([nameBytes, toBytes(headerValue, `record ${index}: header '${name}'`)])
+    }
+    if (headerPairs.length > HEADER_COUNT_MAX) throw new LogError('INVALID_ARGUMENT', `record ${index}: too many headers`)
+  }
+  if (timestamp !== undefined && (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0)) {
+    throw new LogError('INVALID_ARGUMENT', `record ${index}: timestamp must be a non-negative integer (ms), got ${String(timestamp)}`)
+  }
+  if (partition !== undefined && (typeof partition !== 'number' || !Number.isInteger(partition))) {
+    throw new LogError('INVALID_ARGUMENT', `record ${index}: partition must be an integer, got ${String(partition)}`)
+  }
+  return {
+    parts: {
+      key: key === undefined || key === null ? null : toBytes(key, `record ${index}: key`),
+      headers: headerPairs,
+      value: toBytes(value, `record ${index}: value`),
+    },
+    timestampMs: timestamp,
+    partition,
+  }
+}
+
+/** Encodes envelopes into one buffer and returns a view per record (one allocation per batch). */
+export function encodeEnvelopes(prepared: readonly PreparedRecord[]): Uint8Array[] {
+  let total = 0
+  const sizes = prepared.map((record) => {
+    const bytes = envelopeBytes(record.parts)
+    total += bytes
+    return bytes
+  })
+  const arena = Buffer.allocUnsafe(total)
+  const views: Uint8Array[] = new Array(prepared.length)
+  let at = 0
+  for (let i = 0; i < prepared.length; i++) {
+    encodeEnvelope(arena, at, prepared[i]!.parts)
+    views[i] = arena.subarray(at, at + sizes[i]!)
+    at += sizes[i]!
+  }
+  return views
+}
