@@ -83,6 +83,7 @@ export class Consumer {
       }
       offsets = [[record.partition, record.offset + 1]]
     }
+    if (offsets.length === 0) return // nothing consumed yet
     await this.commitOffsets(generation, offsets)
   }
 

@@ -326,40 +326,82 @@ const ATTRIBUTE_HAS_KEY = 0x1
 export const HEADER_NAME_BYTES_MAX = 0xffff
 export const HEADER_COUNT_MAX = 0xffff
 
+/** Envelope fields; strings are written as UTF-8 straight into the destination buffer. */
 export interface EnvelopeParts {
-  key: Uint8Array | null
-  /** Header names with UTF-8 encoded names, in order. */
-  headers: readonly (readonly [Uint8Array, Uint8Array])[]
-  value: Uint8Array
+  key: Uint8Array | string | null
+  headers: readonly (readonly [string, Uint8Array | string])[]
+  value: Uint8Array | string
+}
+
+/** Short strings are measured and copied in JS when ASCII: a call into C++ per key or header cost more. */
+const SHORT_STRING_CHARS = 64
+
+function fieldBytes(field: Uint8Array | string): number {
+  if (typeof field !== 'string') return field.length
+  if (field.length <= SHORT_STRING_CHARS) {
+    let ascii = true
+    for (let i = 0; i < field.length; i++) if (field.charCodeAt(i) >= 0x80) ascii = false
+    if (ascii) return field.length
+  }
+  return Buffer.byteLength(field, 'utf8')
+}
+
+/** Writes `field` at `at` (UTF-8 for strings); returns how many bytes it took. */
+function putField(buf: Buffer, at: number, field: Uint8Array | string): number {
+  if (typeof field !== 'string') {
+    buf.set(field, at)
+    return field.length
+  }
+  if (field.length <= SHORT_STRING_CHARS) {
+    let i = 0
+    for (; i < field.length; i++) {
+      const code = field.charCodeAt(i)
+      if (code >= 0x80) break
+      buf[at + i] = code
+    }
+    if (i === field.length) return i
+  }
+  return buf.write(field, at, 'utf8')
 }
 
 export function envelopeBytes(parts: EnvelopeParts): number {
-  let bytes = ENVELOPE_FIXED_BYTES + (parts.key?.length ?? 0) + parts.value.length
-  for (const [name, value] of parts.headers) bytes += 6 + name.length + value.length
+  let bytes = ENVELOPE_FIXED_BYTES + (parts.key === null ? 0 : fieldBytes(parts.key)) + fieldBytes(parts.value)
+  for (const [name, value] of parts.headers) bytes += 6 + fieldBytes(name) + fieldBytes(value)
   return bytes
 }
 
-/** Writes an envelope at `at` (room for envelopeBytes(parts) bytes); returns the end position. */
+/** The UTF-8 length of a header name, which must fit its u16 length field. */
+export function headerNameBytes(name: string): number {
+  return Buffer.byteLength(name, 'utf8')
+}
+
+/**
+ * Writes an envelope at `at` (room for envelopeBytes(parts) bytes); returns the end position.
+ * The key's bytes end up at `at + ENVELOPE_FIXED_BYTES` (placement hashes them there).
+ */
 export function encodeEnvelope(buf: Buffer, at: number, parts: EnvelopeParts): number {
   buf[at] = ENVELOPE_VERSION
-  buf[at + 1] = parts.key ? ATTRIBUTE_HAS_KEY : 0
+  buf[at + 1] = parts.key === null ? 0 : ATTRIBUTE_HAS_KEY
   buf.writeUInt16LE(parts.headers.length, at + 2)
-  buf.writeUInt32LE(parts.key?.length ?? 0, at + 4)
   let position = at + ENVELOPE_FIXED_BYTES
-  if (parts.key) {
-    buf.set(parts.key, position)
-    position += parts.key.length
-  }
+  const keyBytes = parts.key === null ? 0 : putField(buf, position, parts.key)
+  buf.writeUInt32LE(keyBytes, at + 4)
+  position += keyBytes
   for (const [name, value] of parts.headers) {
-    buf.writeUInt16LE(name.length, position)
-    buf.set(name, position + 2)
-    position += 2 + name.length
-    buf.writeUInt32LE(value.length, position)
-    buf.set(value, position + 4)
-    position += 4 + value.length
+    const nameBytes = putField(buf, position + 2, name)
+    buf.writeUInt16LE(nameBytes, position)
+    position += 2 + nameBytes
+    const valueBytes = putField(buf, position + 4, value)
+    buf.writeUInt32LE(valueBytes, position)
+    position += 4 + valueBytes
   }
-  buf.set(parts.value, position)
-  return position + parts.value.length
+  return position + putField(buf, position, parts.value)
+}
+
+/** The key bytes of an envelope written by encodeEnvelope, as a view, or null when it has none. */
+export function envelopeKey(envelope: Buffer): Buffer | null {
+  if ((envelope[1]! & ATTRIBUTE_HAS_KEY) === 0) return null
+  return envelope.subarray(ENVELOPE_FIXED_BYTES, ENVELOPE_FIXED_BYTES + envelope.readUInt32LE(4))
 }
 
 export interface DecodedEnvelope {

@@ -3,7 +3,7 @@
  * (key, headers, value; format.ts) and whose frame timestamps are the records' timestamps.
  */
 import { decodeEnvelope } from './format.js'
-import { type PreparedRecord, type ProducerRecord, encodeEnvelopes, prepareRecord } from './producer-record.js'
+import { type ProducerRecord, encodeEnvelopes, prepareRecord } from './producer-record.js'
 import type { SegmentedLog } from './segmented-log.js'
 
 export interface ConsumedRecord {
@@ -34,14 +34,14 @@ export class Partition {
 
   /** Appends one record; resolves to its offset. */
   async append(record: ProducerRecord): Promise<number> {
-    return this.appendPrepared([prepareRecord(record, 0)])
+    const prepared = prepareRecord(record, 0)
+    return this.appendEncoded(encodeEnvelopes([prepared]), [prepared.timestampMs])
   }
 
-  /** Appends prepared records atomically (all or none); resolves to the first offset. */
-  appendPrepared(records: readonly PreparedRecord[]): Promise<number> {
+  /** Appends encoded envelopes atomically (all or none); resolves to the first offset. */
+  appendEncoded(envelopes: readonly Uint8Array[], timestampsMs: readonly (number | undefined)[]): Promise<number> {
     const now = Date.now()
-    const timestamps = records.map((record) => record.timestampMs ?? now)
-    return this.log.appendBatch(encodeEnvelopes(records), { timestampMs: timestamps })
+    return this.log.appendBatch(envelopes, { timestampMs: timestampsMs.map((timestampMs) => timestampMs ?? now) })
   }
 
   /** The record at `offset` (value, key and header values are views, not copies). */

@@ -3,7 +3,7 @@
  * Strings become UTF-8 bytes; an absent key is null; the timestamp defaults to append time.
  */
 import { LogError } from './errors.js'
-import { type EnvelopeParts, HEADER_COUNT_MAX, HEADER_NAME_BYTES_MAX, encodeEnvelope, envelopeBytes } from './format.js'
+import { type EnvelopeParts, HEADER_COUNT_MAX, HEADER_NAME_BYTES_MAX, encodeEnvelope, envelopeBytes, headerNameBytes } from './format.js'
 
 export type Bytes = Uint8Array | string
 
@@ -17,11 +17,8 @@ export interface ProducerRecord {
   partition?: number
 }
 
-const encoder = new TextEncoder()
-
-function toBytes(value: unknown, what: string): Uint8Array {
-  if (value instanceof Uint8Array) return value
-  if (typeof value === 'string') return encoder.encode(value)
+function checkBytes(value: unknown, what: string): Bytes {
+  if (value instanceof Uint8Array || typeof value === 'string') return value
   throw new LogError('INVALID_ARGUMENT', `${what} must be a Uint8Array or a string, got ${value === null ? 'null' : typeof value}`)
 }
 
@@ -31,22 +28,24 @@ export interface PreparedRecord {
   partition: number | undefined
 }
 
-/** Checks one producer record (`index` names it in errors) and converts it. */
+/** Checks one producer record (`index` names it in errors). Strings stay strings until encoding. */
 export function prepareRecord(record: unknown, index: number): PreparedRecord {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) {
     throw new LogError('INVALID_ARGUMENT', `record ${index} must be an object with a value`)
   }
   const { value, key, headers, timestamp, partition } = record as ProducerRecord
   if (value === undefined) throw new LogError('INVALID_ARGUMENT', `record ${index} has no value`)
-  const headerPairs: [Uint8Array, Uint8Array][] = []
+  const headerPairs: [string, Bytes][] = []
   if (headers !== undefined) {
     if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
       throw new LogError('INVALID_ARGUMENT', `record ${index}: headers must be an object`)
     }
-    for (const [name, headerValue] of Object.entries(headers)) {
-      const nameBytes = encoder.encode(name)
-      if (nameBytes.length > HEADER_NAME_BYTES_MAX) throw new LogError('INVALID_ARGUMENT', `record ${index}: header name too long`)
-      headerPairs.push([nameBytes, toBytes(headerValue, `record ${index}: header '${name}'`)])
+    for (const name in headers) {
+      if (!Object.prototype.hasOwnProperty.call(headers, name)) continue
+      if (name.length > HEADER_NAME_BYTES_MAX / 3 && headerNameBytes(name) > HEADER_NAME_BYTES_MAX) {
+        throw new LogError('INVALID_ARGUMENT', `record ${index}: header name too long`)
+      }
+      headerPairs.push([name, checkBytes(headers[name], `record ${index}: header '${name}'`)])
     }
     if (headerPairs.length > HEADER_COUNT_MAX) throw new LogError('INVALID_ARGUMENT', `record ${index}: too many headers`)
   }
@@ -58,30 +57,27 @@ export function prepareRecord(record: unknown, index: number): PreparedRecord {
   }
   return {
     parts: {
-      key: key === undefined || key === null ? null : toBytes(key, `record ${index}: key`),
+      key: key === undefined || key === null ? null : checkBytes(key, `record ${index}: key`),
       headers: headerPairs,
-      value: toBytes(value, `record ${index}: value`),
+      value: checkBytes(value, `record ${index}: value`),
     },
     timestampMs: timestamp,
     partition,
   }
 }
 
-/** Encodes envelopes into one buffer and returns a view per record (one allocation per batch). */
-export function encodeEnvelopes(prepared: readonly PreparedRecord[]): Uint8Array[] {
+/** Envelopes encoded into one buffer: a view per record (one allocation per batch). */
+export function encodeEnvelopes(prepared: readonly PreparedRecord[]): Buffer[] {
   let total = 0
-  const sizes = prepared.map((record) => {
-    const bytes = envelopeBytes(record.parts)
-    total += bytes
-    return bytes
-  })
+  const sizes = new Array<number>(prepared.length)
+  for (let i = 0; i < prepared.length; i++) total += sizes[i] = envelopeBytes(prepared[i]!.parts)
   const arena = Buffer.allocUnsafe(total)
-  const views: Uint8Array[] = new Array(prepared.length)
+  const views: Buffer[] = new Array(prepared.length)
   let at = 0
   for (let i = 0; i < prepared.length; i++) {
-    encodeEnvelope(arena, at, prepared[i]!.parts)
-    views[i] = arena.subarray(at, at + sizes[i]!)
-    at += sizes[i]!
+    const end = encodeEnvelope(arena, at, prepared[i]!.parts)
+    views[i] = arena.subarray(at, end)
+    at = end
   }
   return views
 }

@@ -12,14 +12,14 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { ConsumerGroup, type ConsumerGroupOptions, resolveGroupOptions } from './consumer-group.js'
 import { LogError, ioError } from './errors.js'
-import { TOPIC_METADATA_FILE, type TopicMetadata, decodeTopicMetadata, encodeTopicMetadata } from './format.js'
+import { TOPIC_METADATA_FILE, type TopicMetadata, decodeTopicMetadata, encodeTopicMetadata, envelopeKey } from './format.js'
 import { writeFileAtomic } from './fs-util.js'
 import { GroupCoordinator, type GroupOptions } from './group-coordinator.js'
 import { partitionForKey } from './murmur2.js'
 import { OffsetStore, checkGroupId } from './offset-store.js'
 import { type SegmentedLogOptions, resolveOptions } from './options.js'
 import { Partition } from './partition.js'
-import { type PreparedRecord, type ProducerRecord, prepareRecord } from './producer-record.js'
+import { type PreparedRecord, type ProducerRecord, encodeEnvelopes, prepareRecord } from './producer-record.js'
 import { SegmentedLog } from './segmented-log.js'
 
 export interface TopicOptions extends SegmentedLogOptions {
@@ -87,35 +87,37 @@ export class Topic {
 
   /** Appends one record; resolves to where it landed. */
   async send(record: ProducerRecord): Promise<SendResult> {
-    this.checkOpen()
-    const prepared = prepareRecord(record, 0)
-    const partition = this.place(prepared, this.takeNextPartition())
-    const offset = await this.partitionList[partition]!.appendPrepared([prepared])
-    return { partition, offset }
+    return (await this.sendBatch([record]))[0]!
   }
 
   /**
-   * Appends many records; resolves to where each landed, in the order given. Records bound for one
-   * partition are appended together, all or none; different partitions are independent.
+   * Appends many records; resolves to where each landed, in the order given. Every record is checked
+   * before any is written. Records bound for one partition are appended together, all or none;
+   * different partitions are independent.
    */
   async sendBatch(records: readonly ProducerRecord[]): Promise<SendResult[]> {
     this.checkOpen()
     if (!Array.isArray(records)) throw new LogError('INVALID_ARGUMENT', 'sendBatch takes an array of records')
     if (records.length === 0) return []
     const prepared = records.map((record, index) => prepareRecord(record, index))
-    const sticky = this.takeNextPartition()
-    const placements = prepared.map((record) => this.place(record, sticky))
+    for (const record of prepared) if (record.partition !== undefined) this.checkPartition(record.partition)
+    const envelopes = encodeEnvelopes(prepared)
+    const spread = this.takeNextPartition()
     const byPartition = new Map<number, number[]>()
-    placements.forEach((partition, index) => {
+    for (let index = 0; index < prepared.length; index++) {
+      const partition = this.place(prepared[index]!, envelopes[index]!, spread)
       const indexes = byPartition.get(partition)
       if (indexes) indexes.push(index)
       else byPartition.set(partition, [index])
-    })
+    }
     const results: SendResult[] = new Array(records.length)
     await Promise.all(
       [...byPartition].map(async ([partition, indexes]) => {
-        const first = await this.partitionList[partition]!.appendPrepared(indexes.map((index) => prepared[index]!))
-        indexes.forEach((index, i) => (results[index] = { partition, offset: first + i }))
+        const only = indexes.length === prepared.length
+        const batch = only ? envelopes : indexes.map((index) => envelopes[index]!)
+        const timestamps = indexes.map((index) => prepared[index]!.timestampMs)
+        const first = await this.partitionList[partition]!.appendEncoded(batch, timestamps)
+        for (let i = 0; i < indexes.length; i++) results[indexes[i]!] = { partition, offset: first + i }
       }),
     )
     return results
@@ -153,9 +155,11 @@ export class Topic {
     await Promise.all(this.partitionList.map((partition) => partition.log.close()))
   }
 
-  private place(record: PreparedRecord, spread: number): number {
-    if (record.partition !== undefined) return this.checkPartition(record.partition)
-    if (record.parts.key !== null) return partitionForKey(record.parts.key, this.partitionCount)
+  private place(record: PreparedRecord, envelope: Buffer, spread: number): number {
+    if (record.partition !== undefined) return record.partition
+    if (this.partitionCount === 1) return 0
+    const key = envelopeKey(envelope)
+    if (key !== null) return partitionForKey(key, this.partitionCount)
     return spread
   }
 
