@@ -155,8 +155,8 @@ export class Consumer {
 
   private startingPosition(partition: number): number {
     const target = this.partitions[partition]!
-    const committed = this.coordinator.committed(partition)
-    if (committed !== undefined && committed >= target.startOffset && committed <= target.highWatermark) return committed
+    const start = this.coordinator.startingOffset(partition)
+    if (start !== undefined && start >= target.startOffset && start <= target.highWatermark) return start
     return this.coordinator.options.autoOffsetReset === 'earliest' ? target.startOffset : target.highWatermark
   }
 

@@ -434,7 +434,10 @@ export function decodeEnvelope(payload: Uint8Array, offset: number): DecodedEnve
     position += 2 + nameBytes
     const valueBytes = buf.readUInt32LE(position)
     if (position + 4 + valueBytes > buf.length) throw damaged('header value past the end')
-    headers[name] = buf.subarray(position + 4, position + 4 + valueBytes)
+    const headerValue = buf.subarray(position + 4, position + 4 + valueBytes)
+    // A header may be called '__proto__': define it as an own property, never touch the prototype.
+    if (name === '__proto__') Object.defineProperty(headers, name, { value: headerValue, enumerable: true, writable: true, configurable: true })
+    else headers[name] = headerValue
     position += 4 + valueBytes
   }
   return { key, headers, value: buf.subarray(position) }

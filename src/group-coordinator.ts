@@ -35,6 +35,7 @@ export class GroupCoordinator {
   private readonly members = new Map<string, Member>()
   private assignment = new Map<string, number[]>()
   private owners = new Map<number, string>()
+  private latestResets = new Map<number, number>()
   private generationValue: number
   private readonly listeners = new Set<() => void>()
   private readonly expiryTimer: NodeJS.Timeout
@@ -45,6 +46,8 @@ export class GroupCoordinator {
     readonly partitionCount: number,
     readonly options: GroupOptions,
     private readonly offsets: OffsetStore,
+    /** A partition's end now (its high watermark): where 'latest' starts, fixed when it is assigned. */
+    private readonly partitionEnd: (partition: number) => number,
   ) {
     this.generationValue = offsets.generation
     this.expiryTimer = setInterval(() => this.expireSilentMembers(Date.now()), Math.max(10, Math.floor(options.sessionTimeoutMs / 2)))
@@ -98,6 +101,15 @@ export class GroupCoordinator {
 
   committed(partition: number): number | undefined {
     return this.offsets.committed(partition)
+  }
+
+  /**
+   * Where the owner of `partition` starts: the newest committed offset, counting a commit still
+   * being written (the previous owner's last commit must not be delivered or refused again), else
+   * the end as of the assignment for 'latest', else undefined ('earliest': the partition's start).
+   */
+  startingOffset(partition: number): number | undefined {
+    return this.offsets.latestRequested(partition) ?? this.latestResets.get(partition)
   }
 
   /**
@@ -159,6 +171,13 @@ export class GroupCoordinator {
     this.assignment = assignPartitions(this.options.assignmentStrategy, [...this.members.keys()], this.partitionCount, this.assignment)
     this.owners = new Map()
     for (const [memberId, partitions] of this.assignment) for (const partition of partitions) this.owners.set(partition, memberId)
+    if (this.options.autoOffsetReset === 'latest') {
+      for (let partition = 0; partition < this.partitionCount; partition++) {
+        if (this.offsets.latestRequested(partition) === undefined && !this.latestResets.has(partition)) {
+          this.latestResets.set(partition, this.partitionEnd(partition))
+        }
+      }
+    }
     this.notify()
   }
 

@@ -102,7 +102,8 @@ export class Topic {
     const prepared = records.map((record, index) => prepareRecord(record, index))
     for (const record of prepared) if (record.partition !== undefined) this.checkPartition(record.partition)
     const envelopes = encodeEnvelopes(prepared)
-    const spread = this.takeNextPartition()
+    // Only keyless records without a partition take a turn in the spread.
+    const spread = prepared.some((record) => record.partition === undefined && record.parts.key === null) ? this.takeNextPartition() : 0
     const byPartition = new Map<number, number[]>()
     for (let index = 0; index < prepared.length; index++) {
       const partition = this.place(prepared[index]!, envelopes[index]!, spread)
@@ -137,7 +138,8 @@ export class Topic {
     }
     if (!entry) {
       const groupDir = path.join(this.dir, 'groups', groupId, 'offsets')
-      const coordinator = OffsetStore.open(groupDir).then((offsets) => new GroupCoordinator(groupId, this.partitionCount, resolved, offsets))
+      const ends = (partition: number): number => this.partitionList[partition]!.highWatermark
+      const coordinator = OffsetStore.open(groupDir).then((offsets) => new GroupCoordinator(groupId, this.partitionCount, resolved, offsets, ends))
       coordinator.catch(() => this.groups.delete(groupId))
       entry = { options: resolved, coordinator }
       this.groups.set(groupId, entry)
