@@ -1,5 +1,5 @@
 /**
- * Storage-layer benchmarks for seglog. Run through `npm run bench` / `npm run bench:quick` (they
+ * Storage-layer (and queue-layer: workloads/queue.mjs) benchmarks for seglog. Run through `npm run bench` / `npm run bench:quick` (they
  * build dist/ first); see bench/README.md.
  *
  * The parent process only orchestrates: for each job of the plan (lib/plan.mjs) it forks this same
@@ -58,11 +58,12 @@ async function runChild(task) {
 
 async function dispatch(task) {
   if (task.fixtureOp) {
+    if (task.fixture.kind === 'topic') return (await import('./workloads/queue.mjs')).buildTopicFixture(task.fixture)
     const fixtures = await import('./lib/fixtures.mjs')
     return task.fixtureOp === 'build' ? fixtures.buildFixture(task.fixture) : fixtures.sealFixture(task.fixture)
   }
-  const [append, read] = await Promise.all([import('./workloads/append.mjs'), import('./workloads/read.mjs')])
-  const kinds = { ...append, ...read }
+  const [append, read, queue] = await Promise.all([import('./workloads/append.mjs'), import('./workloads/read.mjs'), import('./workloads/queue.mjs')])
+  const kinds = { ...append, ...read, ...queue }
   const run = kinds[task.kind]
   if (typeof run !== 'function') throw new Error(`unknown workload kind ${task.kind}`)
   return run({ ...task.params, rounds: task.rounds, dir: task.dir, fixture: task.fixture })

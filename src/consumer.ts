@@ -22,7 +22,8 @@ export interface PollOptions {
 
 const MAX_RECORDS_DEFAULT = 500
 const MAX_RECORDS_LIMIT = 100_000
-const ITERATOR_BATCH_RECORDS = 100
+/** Records per poll of the iterator; processed records are committed once per batch (one fsync). */
+const ITERATOR_BATCH_RECORDS = 500
 const ITERATOR_WAIT_MS = 1000
 
 export class Consumer {

@@ -333,17 +333,11 @@ export interface EnvelopeParts {
   value: Uint8Array | string
 }
 
-/** Short strings are measured and copied in JS when ASCII: a call into C++ per key or header cost more. */
+/** Short ASCII strings are copied in JS: a call into C++ per key or header cost more (measured). */
 const SHORT_STRING_CHARS = 64
 
 function fieldBytes(field: Uint8Array | string): number {
-  if (typeof field !== 'string') return field.length
-  if (field.length <= SHORT_STRING_CHARS) {
-    let ascii = true
-    for (let i = 0; i < field.length; i++) if (field.charCodeAt(i) >= 0x80) ascii = false
-    if (ascii) return field.length
-  }
-  return Buffer.byteLength(field, 'utf8')
+  return typeof field === 'string' ? Buffer.byteLength(field, 'utf8') : field.length
 }
 
 /** Writes `field` at `at` (UTF-8 for strings); returns how many bytes it took. */
@@ -410,8 +404,6 @@ export interface DecodedEnvelope {
   value: Uint8Array
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: false })
-
 /** Decodes an envelope; key, header values and value are views of `payload` (no copy). */
 export function decodeEnvelope(payload: Uint8Array, offset: number): DecodedEnvelope {
   const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
@@ -430,7 +422,7 @@ export function decodeEnvelope(payload: Uint8Array, offset: number): DecodedEnve
     if (position + 2 > buf.length) throw damaged('header past the end')
     const nameBytes = buf.readUInt16LE(position)
     if (position + 2 + nameBytes + 4 > buf.length) throw damaged('header past the end')
-    const name = utf8.decode(buf.subarray(position + 2, position + 2 + nameBytes))
+    const name = buf.toString('utf8', position + 2, position + 2 + nameBytes)
     position += 2 + nameBytes
     const valueBytes = buf.readUInt32LE(position)
     if (position + 4 + valueBytes > buf.length) throw damaged('header value past the end')

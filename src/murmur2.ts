@@ -8,13 +8,16 @@
  * at 32 bits; here `Math.imul` does the wrapping multiply and `| 0` / `>>>` keep values 32-bit.
  */
 import { assert } from './assert.js'
+import { LogError } from './errors.js'
 
 const SEED = 0x9747b28c
 const M = 0x5bd1e995
 const R = 24
 
-/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2): signed 32-bit result. */
-export function murmur2(bytes: Uint8Array): number {
+/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2): signed 32-bit result. Strings are hashed as UTF-8, as `send` stores them. */
+export function murmur2(key: Uint8Array | string): number {
+  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key
+  if (!(bytes instanceof Uint8Array)) throw new LogError('INVALID_ARGUMENT', 'murmur2 takes a Uint8Array or a string')
   const length = bytes.length
   const blockBytes = length - (length % 4)
   let h = (SEED ^ length) | 0
@@ -45,7 +48,7 @@ export function murmur2(bytes: Uint8Array): number {
 }
 
 /** Kafka's default keyed placement: (murmur2(key) & 0x7fffffff) % partitionCount. */
-export function partitionForKey(key: Uint8Array, partitionCount: number): number {
+export function partitionForKey(key: Uint8Array | string, partitionCount: number): number {
   assert(Number.isSafeInteger(partitionCount), 'partitionCount must be an integer')
   assert(partitionCount > 0, 'partitionCount must be positive')
   // Masking the sign bit (Kafka's Utils.toPositive), not Math.abs: the two differ for every

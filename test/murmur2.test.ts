@@ -116,3 +116,14 @@ describe('partitionForKey', () => {
     else expect(seen.size).toBeGreaterThan(90)
   })
 })
+
+describe('murmur2 with string keys', () => {
+  it.each(['21', 'foobar', 'job-0001', 'ключ'])('hashes %s as its UTF-8 bytes, as send stores it', (key) => {
+    expect(murmur2(key)).toBe(murmur2(Buffer.from(key, 'utf8')))
+    expect(partitionForKey(key, 7)).toBe(partitionForKey(Buffer.from(key, 'utf8'), 7))
+  })
+
+  it('gives Kafka\'s vector for the string "21"', () => {
+    expect(murmur2('21')).toBe(-973932308)
+  })
+})

@@ -22,6 +22,9 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
     readLogRecords: 1_000_000,
     growthRecords: quick ? [100_000, 1_000_000] : [100_000, 1_000_000, 10_000_000],
     growthAppendOpsPerRound: appendRoundRecords(100), // same as b), so rows compare
+    queueProduceOpsPerRound: appendRoundRecords(100), // same as b): each round starts on an empty topic
+    queueDrainRecords: 1_000_000,
+    queueDrainMaxRecords: 1_000,
   }
   const groups = []
   let order = 0
@@ -117,11 +120,67 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
   }
   const fixtureSizes = [...new Set([sizes.readLogRecords, ...sizes.growthRecords])].sort((a, b) => a - b)
   for (const records of fixtureSizes) groups.push(readGroup(records))
+  groups.push(queueProduceGroup(job, sizes), queueDrainGroup(job, sizes))
   return { rounds, passes, sizes, groups }
 }
 
-/** Display order of the result table: a–c, d, e, f, g. */
-const SECTIONS = ['append-100/', 'append-1024/', 'sync/', 'read/', 'growth/r', 'growth/append', 'scan/']
+/**
+ * h) Topic.sendBatch of 1,000 records (16-byte string key, 2 headers, 100 B value) on 1 and 3
+ * partitions, against SegmentedLog.appendBatch of 1,000 100 B values (the b) workload, run again
+ * here so the ratio compares children of one block).
+ */
+function queueProduceGroup(job, sizes) {
+  const opsPerRound = sizes.queueProduceOpsPerRound
+  const common = { workload: 'h) queue produce, batches of 1,000, 100 B values', records: opsPerRound, recordBytes: 100, opsPerRound }
+  const baseline = 'queue-produce/raw-appendBatch'
+  const steps = [
+    job({ ...common, id: baseline, system: 'SegmentedLog appendBatch(1,000 × 100 B), sync=never [baseline]', kind: 'seglogAppendBatch', params: { recordBytes: 100, opsPerRound } }),
+  ]
+  for (const partitions of [1, 3]) {
+    steps.push(
+      job({
+        ...common,
+        id: `queue-produce/sendBatch-p${partitions}`,
+        system: `Topic sendBatch(1,000), ${partitions} partition${partitions > 1 ? 's' : ''}, 16 B key + 2 headers, sync=never`,
+        kind: 'topicSendBatch',
+        params: { recordBytes: 100, opsPerRound, partitions },
+        baseline,
+      }),
+    )
+  }
+  steps.push(
+    job({
+      ...common,
+      id: 'queue-produce/encoded-appendBatch',
+      system: 'SegmentedLog appendBatch(1,000) of the encoded envelopes sendBatch writes, sync=never [diagnostic]',
+      kind: 'encodedAppendBatch',
+      params: { recordBytes: 100, opsPerRound },
+      baseline,
+    }),
+  )
+  return { name: 'queue-produce', steps: steps.map((j) => ({ job: j })) }
+}
+
+/**
+ * i) Draining a 1-partition topic of N records (built with the h) records) from offset 0 by one
+ * consumer group member, against SegmentedLog.records() over the partition's own log.
+ */
+function queueDrainGroup(job, sizes) {
+  const records = sizes.queueDrainRecords
+  const maxRecords = sizes.queueDrainMaxRecords
+  const common = { workload: `i) queue drain, 1 partition, N=${exponent(records)}`, records, recordBytes: 100, opsPerRound: records, params: { recordsPerRound: records } }
+  const baseline = 'queue-drain/raw-records'
+  const jobs = [
+    job({ ...common, id: baseline, system: "SegmentedLog records() of the partition's log (for await) [baseline]", kind: 'partitionLogRecords' }),
+    job({ ...common, id: 'queue-drain/poll-commit', system: `consumer poll({ maxRecords: ${maxRecords.toLocaleString('en-US')} }) + commit() per poll`, kind: 'consumerPollCommit', params: { ...common.params, maxRecords }, baseline }),
+    job({ ...common, id: 'queue-drain/for-await', system: 'consumer for await (batches of 100, commit per batch)', kind: 'consumerForAwait', baseline }),
+    job({ ...common, id: 'queue-drain/poll-nocommit', system: `consumer poll({ maxRecords: ${maxRecords.toLocaleString('en-US')} }), no commit [diagnostic]`, kind: 'consumerPollCommit', params: { ...common.params, maxRecords, commit: false }, baseline }),
+  ]
+  return { name: 'queue-drain', fixture: { kind: 'topic', records, recordBytes: 100, partitions: 1 }, steps: [{ fixtureOp: 'build' }, ...jobs.map((j) => ({ job: j }))] }
+}
+
+/** Display order of the result table: a–c, d, e, f, g, h, i. */
+const SECTIONS = ['append-100/', 'append-1024/', 'sync/', 'read/', 'growth/r', 'growth/append', 'scan/', 'queue-produce/', 'queue-drain/']
 function sectionOf(id) {
   const section = SECTIONS.findIndex((prefix) => id.startsWith(prefix))
   return section === -1 ? SECTIONS.length : section

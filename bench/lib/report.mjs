@@ -71,6 +71,16 @@ export function checkTargets(rows) {
   for (const row of rows.filter((r) => r.id.startsWith('growth/raw-mmap-') && r.ratio.toId !== r.id)) {
     targets.push({ target: `info: design floor vs its N=10^5 rate (${row.workload})`, value: row.ratio.value, pass: null })
   }
+  for (const partitions of [1, 3]) {
+    const row = get(`queue-produce/sendBatch-p${partitions}`)
+    if (row) targets.push({ target: `Topic.sendBatch, ${partitions} partition(s), ≥ 60% of SegmentedLog.appendBatch`, value: row.ratio.value, pass: row.ratio.value !== null && row.ratio.value >= 0.6 })
+  }
+  const drain = get('queue-drain/poll-commit')
+  if (drain) targets.push({ target: 'consumer drain, poll(1,000) + commit(), ≥ 50% of SegmentedLog.records()', value: drain.ratio.value, pass: drain.ratio.value !== null && drain.ratio.value >= 0.5 })
+  for (const id of ['queue-produce/encoded-appendBatch', 'queue-drain/for-await', 'queue-drain/poll-nocommit']) {
+    const row = get(id)
+    if (row) targets.push({ target: `info: ${row.system} / its baseline`, value: row.ratio.value, pass: null })
+  }
   return targets
 }
 
