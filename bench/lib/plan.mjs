@@ -173,7 +173,7 @@ function queueDrainGroup(job, sizes) {
   const jobs = [
     job({ ...common, id: baseline, system: "SegmentedLog records() of the partition's log (for await) [baseline]", kind: 'partitionLogRecords' }),
     job({ ...common, id: 'queue-drain/poll-commit', system: `consumer poll({ maxRecords: ${maxRecords.toLocaleString('en-US')} }) + commit() per poll`, kind: 'consumerPollCommit', params: { ...common.params, maxRecords }, baseline }),
-    job({ ...common, id: 'queue-drain/for-await', system: 'consumer for await (batches of 100, commit per batch)', kind: 'consumerForAwait', baseline }),
+    job({ ...common, id: 'queue-drain/for-await', system: 'consumer for await (batches of 500, commit per batch)', kind: 'consumerForAwait', baseline }),
     job({ ...common, id: 'queue-drain/poll-nocommit', system: `consumer poll({ maxRecords: ${maxRecords.toLocaleString('en-US')} }), no commit [diagnostic]`, kind: 'consumerPollCommit', params: { ...common.params, maxRecords, commit: false }, baseline }),
   ]
   return { name: 'queue-drain', fixture: { kind: 'topic', records, recordBytes: 100, partitions: 1 }, steps: [{ fixtureOp: 'build' }, ...jobs.map((j) => ({ job: j }))] }
