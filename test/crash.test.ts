@@ -4,52 +4,19 @@
  * reopens the log and checks that nothing acknowledged was lost, nothing wrong was kept, every batch
  * is all-or-none, and the log takes new appends.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { LogError, SegmentedLog } from '../src/index.js'
+import { ensureBuilt } from './helpers/build-dist.js'
 import { tempDir } from './helpers/temp-dir.js'
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const WRITER = path.join(REPO, 'test', 'fixtures', 'crash-writer.mjs')
 
-/**
- * Builds dist/ (the child imports it) unless it is newer than every source file. A lock directory
- * keeps two test files from rewriting dist/ at once, or while the other's children import it.
- */
-function ensureBuilt(): void {
-  const lock = path.join(REPO, '.test-tmp', 'dist-build.lock')
-  fs.mkdirSync(path.dirname(lock), { recursive: true })
-  const deadline = Date.now() + 120_000
-  for (;;) {
-    try {
-      fs.mkdirSync(lock)
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      const ageMs = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now())
-      if (ageMs > 300_000) fs.rmSync(lock, { recursive: true, force: true }) // left by a killed run
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`)
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
-    }
-  }
-  try {
-    if (!distIsFresh()) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'pipe' })
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true })
-  }
-}
 
-function distIsFresh(): boolean {
-  const sources = fs.readdirSync(path.join(REPO, 'src')).filter((name) => name.endsWith('.ts'))
-  return sources.every((name) => {
-    const built = fs.statSync(path.join(REPO, 'dist', name.replace(/\.ts$/, '.js')), { throwIfNoEntry: false })
-    return built !== undefined && built.mtimeMs >= fs.statSync(path.join(REPO, 'src', name)).mtimeMs
-  })
-}
 
 // ---------------------------------------------------------------------------------------------
 // Payloads: must match payloadFor in test/fixtures/crash-writer.mjs (the child's hashes check that).

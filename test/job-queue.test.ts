@@ -3,12 +3,11 @@
  * a deterministic fake model and writes results keyed by job id, one worker crashes without
  * committing. The example imports the BUILT package, so dist/ is built first when it is stale.
  */
-import { execFileSync } from 'node:child_process'
-import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { Topic } from '../src/index.js'
+import { ensureBuilt } from './helpers/build-dist.js'
 import { tempDir } from './helpers/temp-dir.js'
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -143,37 +142,4 @@ describe('examples/job-queue', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Builds dist/ (the example imports it) unless it is newer than every source file. The lock
- * directory is the one test/crash.test.ts uses, so two test files never rebuild dist/ at once.
- */
-function ensureBuilt(): void {
-  const lock = path.join(REPO, '.test-tmp', 'dist-build.lock')
-  fs.mkdirSync(path.dirname(lock), { recursive: true })
-  const deadline = Date.now() + 120_000
-  for (;;) {
-    try {
-      fs.mkdirSync(lock)
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      const ageMs = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now())
-      if (ageMs > 300_000) fs.rmSync(lock, { recursive: true, force: true }) // left by a killed run
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`)
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
-    }
-  }
-  try {
-    if (!distIsFresh()) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'pipe' })
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true })
-  }
-}
 
-function distIsFresh(): boolean {
-  const sources = fs.readdirSync(path.join(REPO, 'src')).filter((name) => name.endsWith('.ts'))
-  return sources.every((name) => {
-    const built = fs.statSync(path.join(REPO, 'dist', name.replace(/\.ts$/, '.js')), { throwIfNoEntry: false })
-    return built !== undefined && built.mtimeMs >= fs.statSync(path.join(REPO, 'src', name)).mtimeMs
-  })
-}

@@ -5,52 +5,18 @@
  * lost (and nothing beyond the one in flight was kept), and that the next member, in the parent or in
  * a second child, resumes exactly at the committed offsets.
  */
-import { execFileSync, spawn } from 'node:child_process'
-import fs from 'node:fs'
+import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type ConsumedRecord, Topic } from '../src/index.js'
+import { ensureBuilt } from './helpers/build-dist.js'
 import { tempDir } from './helpers/temp-dir.js'
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const CHILD = path.join(REPO, 'test', 'fixtures', 'queue-child.mjs')
 
-/**
- * Builds dist/ (the child imports it) unless it is newer than every source file. A lock directory
- * keeps two test files from rewriting dist/ at once, or while the other's children import it.
- * (The same procedure as test/crash.test.ts, sharing its lock.)
- */
-function ensureBuilt(): void {
-  const lock = path.join(REPO, '.test-tmp', 'dist-build.lock')
-  fs.mkdirSync(path.dirname(lock), { recursive: true })
-  const deadline = Date.now() + 120_000
-  for (;;) {
-    try {
-      fs.mkdirSync(lock)
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      const ageMs = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now())
-      if (ageMs > 300_000) fs.rmSync(lock, { recursive: true, force: true }) // left by a killed run
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`)
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
-    }
-  }
-  try {
-    if (!distIsFresh()) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'pipe' })
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true })
-  }
-}
 
-function distIsFresh(): boolean {
-  const sources = fs.readdirSync(path.join(REPO, 'src')).filter((name) => name.endsWith('.ts'))
-  return sources.every((name) => {
-    const built = fs.statSync(path.join(REPO, 'dist', name.replace(/\.ts$/, '.js')), { throwIfNoEntry: false })
-    return built !== undefined && built.mtimeMs >= fs.statSync(path.join(REPO, 'src', name)).mtimeMs
-  })
-}
 
 /** mulberry32, as in test/crash.test.ts: seeds fix each trial's choices. */
 function generator(start: number): () => number {

@@ -46,15 +46,6 @@ async function rejectionOf(action: () => unknown): Promise<unknown> {
   return undefined
 }
 
-function thrownBy(action: () => unknown): unknown {
-  try {
-    action()
-  } catch (error) {
-    return error
-  }
-  return undefined
-}
-
 /** Anything, typed as whatever the parameter wants: the point of these calls is the wrong type. */
 function bad<T>(value: unknown): T {
   return value as T
