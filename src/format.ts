@@ -177,6 +177,34 @@ export function encodeFrame(
   return crc
 }
 
+/** Writes payloads in place: record `index` of a batch, `payloadBytes(index)` bytes at `at`. */
+export interface PayloadSource {
+  payloadBytes(index: number): number
+  write(buf: Buffer, at: number, index: number): void
+}
+
+/**
+ * encodeFrame for a payload that `source` writes straight into `buf` (no intermediate copy).
+ * The checksum then runs over the frame in place.
+ */
+export function encodeFrameFrom(
+  buf: Buffer,
+  at: number,
+  relativeOffset: number,
+  flags: number,
+  timestampMs: number,
+  source: PayloadSource,
+  index: number,
+): void {
+  const payloadBytes = source.payloadBytes(index)
+  putU32(buf, at + 4, payloadBytes)
+  putU32(buf, at + 8, relativeOffset)
+  putU32(buf, at + 12, flags)
+  putU64(buf, at + 16, timestampMs)
+  source.write(buf, at + FRAME_HEADER_BYTES, index)
+  putU32(buf, at, crc32c(buf.subarray(at + 4, at + FRAME_HEADER_BYTES + payloadBytes)))
+}
+
 /** Reads a frame header without checking anything; callers check it against what they expect. */
 export function decodeFrameHeader(buf: Buffer, at: number): FrameHeader {
   return {
@@ -390,12 +418,6 @@ export function encodeEnvelope(buf: Buffer, at: number, parts: EnvelopeParts): n
     position += 4 + valueBytes
   }
   return position + putField(buf, position, parts.value)
-}
-
-/** The key bytes of an envelope written by encodeEnvelope, as a view, or null when it has none. */
-export function envelopeKey(envelope: Buffer): Buffer | null {
-  if ((envelope[1]! & ATTRIBUTE_HAS_KEY) === 0) return null
-  return envelope.subarray(ENVELOPE_FIXED_BYTES, ENVELOPE_FIXED_BYTES + envelope.readUInt32LE(4))
 }
 
 export interface DecodedEnvelope {

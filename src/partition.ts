@@ -3,7 +3,7 @@
  * (key, headers, value; format.ts) and whose frame timestamps are the records' timestamps.
  */
 import { decodeEnvelope } from './format.js'
-import { type ProducerRecord, encodeEnvelopes, prepareRecord } from './producer-record.js'
+import { EnvelopeBatch, type ProducerRecord, prepareRecord } from './producer-record.js'
 import type { SegmentedLog } from './segmented-log.js'
 
 export interface ConsumedRecord {
@@ -34,14 +34,12 @@ export class Partition {
 
   /** Appends one record; resolves to its offset. */
   async append(record: ProducerRecord): Promise<number> {
-    const prepared = prepareRecord(record, 0)
-    return this.appendEncoded(encodeEnvelopes([prepared]), [prepared.timestampMs])
+    return this.appendEnvelopes(new EnvelopeBatch([prepareRecord(record, 0)]))
   }
 
-  /** Appends encoded envelopes atomically (all or none); resolves to the first offset. */
-  appendEncoded(envelopes: readonly Uint8Array[], timestampsMs: readonly (number | undefined)[]): Promise<number> {
-    const now = Date.now()
-    return this.log.appendBatch(envelopes, { timestampMs: timestampsMs.map((timestampMs) => timestampMs ?? now) })
+  /** Appends a batch of envelopes atomically (all or none); resolves to the first offset. */
+  appendEnvelopes(batch: EnvelopeBatch): Promise<number> {
+    return this.log.appendFrom(batch.count, batch, { timestampMs: batch.timestampsMs(Date.now()) })
   }
 
   /** The record at `offset` (value, key and header values are views, not copies). */

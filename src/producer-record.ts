@@ -3,7 +3,7 @@
  * Strings become UTF-8 bytes; an absent key is null; the timestamp defaults to append time.
  */
 import { LogError } from './errors.js'
-import { type EnvelopeParts, HEADER_COUNT_MAX, HEADER_NAME_BYTES_MAX, encodeEnvelope, envelopeBytes, headerNameBytes } from './format.js'
+import { type EnvelopeParts, HEADER_COUNT_MAX, HEADER_NAME_BYTES_MAX, type PayloadSource, encodeEnvelope, envelopeBytes, headerNameBytes } from './format.js'
 
 export type Bytes = Uint8Array | string
 
@@ -66,18 +66,42 @@ export function prepareRecord(record: unknown, index: number): PreparedRecord {
   }
 }
 
-/** Envelopes encoded into one buffer: a view per record (one allocation per batch). */
-export function encodeEnvelopes(prepared: readonly PreparedRecord[]): Buffer[] {
-  let total = 0
-  const sizes = new Array<number>(prepared.length)
-  for (let i = 0; i < prepared.length; i++) total += sizes[i] = envelopeBytes(prepared[i]!.parts)
-  const arena = Buffer.allocUnsafe(total)
-  const views: Buffer[] = new Array(prepared.length)
-  let at = 0
-  for (let i = 0; i < prepared.length; i++) {
-    const end = encodeEnvelope(arena, at, prepared[i]!.parts)
-    views[i] = arena.subarray(at, end)
-    at = end
+/**
+ * Records of a batch (or of one partition's share of it) as a PayloadSource: each envelope is
+ * encoded straight into the log's write buffer, with no intermediate buffer or copy.
+ */
+export class EnvelopeBatch implements PayloadSource {
+  private readonly sizes: number[]
+
+  constructor(
+    private readonly records: readonly PreparedRecord[],
+    /** Which of `records` this batch holds, in order; all of them when undefined. */
+    private readonly indexes?: readonly number[],
+  ) {
+    this.sizes = (indexes ?? records.map((_, index) => index)).map((index) => envelopeBytes(records[index]!.parts))
   }
-  return views
+
+  get count(): number {
+    return this.sizes.length
+  }
+
+  payloadBytes(index: number): number {
+    return this.sizes[index]!
+  }
+
+  write(buf: Buffer, at: number, index: number): void {
+    encodeEnvelope(buf, at, this.records[this.indexes ? this.indexes[index]! : index]!.parts)
+  }
+
+  /** Per-record timestamps for appendFrom (undefined ones become append time). */
+  timestampsMs(now: number): number[] {
+    const indexes = this.indexes
+    return this.sizes.map((_, i) => this.records[indexes ? indexes[i]! : i]!.timestampMs ?? now)
+  }
+}
+
+/** The bytes a keyed record is placed by (a string key hashes as its UTF-8 bytes). */
+export function keyBytes(record: PreparedRecord): Uint8Array | null {
+  const key = record.parts.key
+  return typeof key === 'string' ? Buffer.from(key, 'utf8') : key
 }

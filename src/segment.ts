@@ -19,6 +19,7 @@ import {
   FRAME_HEADER_BYTES,
   INDEX_ENTRY_BYTES,
   INDEX_SUFFIX,
+  type PayloadSource,
   STORE_SUFFIX,
   frameChecksumOk,
   framePayloadBytes,
@@ -219,15 +220,27 @@ export class Segment {
   // -------------------------------------------------------------------------------------------
   // Active path
 
-  /** Appends one record; the caller has checked room, limits and offsets. Returns the new count. */
+  /** Appends one record; the caller has checked room, limits and offsets. */
   append(payload: Uint8Array, timestampMs: number, batchEnd: boolean): void {
-    assert(this.active && this.store && this.index, 'append to a sealed segment')
+    assert(this.active && this.store, 'append to a sealed segment')
+    const position = this.store.appendFrame(this.recordCount, batchEnd ? FLAG_BATCH_END : 0, timestampMs, payload)
+    this.indexAppended(position, payload.length, timestampMs)
+  }
+
+  /** append for record `index` of `source`, whose payload is written in place. */
+  appendFrom(source: PayloadSource, index: number, timestampMs: number, batchEnd: boolean): void {
+    assert(this.active && this.store, 'append to a sealed segment')
+    const position = this.store.appendFrameFrom(this.recordCount, batchEnd ? FLAG_BATCH_END : 0, timestampMs, source, index)
+    this.indexAppended(position, source.payloadBytes(index), timestampMs)
+  }
+
+  private indexAppended(position: number, payloadBytes: number, timestampMs: number): void {
+    assert(this.index)
     const relativeOffset = this.recordCount
-    const position = this.store.appendFrame(relativeOffset, batchEnd ? FLAG_BATCH_END : 0, timestampMs, payload)
     const timestampMax = Math.max(this.timestampMax ?? 0, timestampMs)
     this.timestampMax = timestampMax
     if (relativeOffset === 0) this.firstRecordAgeBaseMs = Math.max(this.createdMs, timestampMs)
-    this.index.append(position, payload.length, timestampMax)
+    this.index.append(position, payloadBytes, timestampMax)
     this.recordCount = relativeOffset + 1
   }
 

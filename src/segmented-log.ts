@@ -19,6 +19,7 @@ import {
   FILE_HEADER_BYTES,
   FLAG_BATCH_END,
   FRAME_HEADER_BYTES,
+  type PayloadSource,
   encodeCheckpoint,
   frameFlags,
   frameTimestampMs,
@@ -234,7 +235,7 @@ export class SegmentedLog {
       const timestampMs = checkTimestamp(options?.timestampMs, now)
       this.checkRecord(value, 0)
       const offset = this.computeEnd()
-      this.appendRecords([value], timestampMs, now)
+      this.appendRecords(1, () => value.length, (segment, _i, timestamp, batchEnd) => segment.append(value, timestamp, batchEnd), timestampMs, now)
       this.scheduleFlush()
       return this.commit.waitAcknowledged(offset + 1, offset)
     } catch (error) {
@@ -249,7 +250,7 @@ export class SegmentedLog {
       const now = Date.now()
       const timestamps = this.checkBatch(values, options?.timestampMs, now)
       const first = this.computeEnd()
-      this.appendRecords(values, timestamps, now)
+      this.appendRecords(values.length, (i) => values[i]!.length, (segment, i, timestampMs, batchEnd) => segment.append(values[i]!, timestampMs, batchEnd), timestamps, now)
       this.scheduleFlush()
       return this.commit.waitAcknowledged(first + values.length, first)
     } catch (error) {
@@ -257,15 +258,52 @@ export class SegmentedLog {
     }
   }
 
-  /** Encodes validated records into the active segment, rolling as needed; the last one ends the batch. */
-  private appendRecords(values: readonly Uint8Array[], timestamps: number | readonly number[], now: number): void {
+  /**
+   * appendBatch for `count` records whose payloads `source` writes straight into the write buffer
+   * (encoders such as the queue layer's envelopes skip an intermediate buffer and a copy).
+   * Same limits, atomicity and acknowledgement as appendBatch.
+   */
+  appendFrom(count: number, source: PayloadSource, options?: AppendOptions): Promise<number> {
+    try {
+      this.checkWritable()
+      if (!Number.isInteger(count) || count < 1 || count > this.options.batchRecordsMax) {
+        throw new LogError('INVALID_ARGUMENT', `count must be an integer in [1, ${this.options.batchRecordsMax}], got ${String(count)}`)
+      }
+      const limit = this.recordBytesLimit()
+      let bytes = 0
+      for (let i = 0; i < count; i++) {
+        const payloadBytes = source.payloadBytes(i)
+        if (payloadBytes > limit) throw new LogError('RECORD_TOO_LARGE', `record ${i} has ${payloadBytes} bytes; the limit is ${limit}`)
+        bytes += payloadBytes
+      }
+      if (bytes > this.options.batchBytesMax) {
+        throw new LogError('RECORD_TOO_LARGE', `batch of ${bytes} bytes exceeds batchBytesMax ${this.options.batchBytesMax}`)
+      }
+      const now = Date.now()
+      const timestamps = this.checkTimestamps(options?.timestampMs, count, now)
+      const first = this.computeEnd()
+      this.appendRecords(count, (i) => source.payloadBytes(i), (segment, i, timestampMs, batchEnd) => segment.appendFrom(source, i, timestampMs, batchEnd), timestamps, now)
+      this.scheduleFlush()
+      return this.commit.waitAcknowledged(first + count, first)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** Writes validated records into the active segment, rolling as needed; the last one ends the batch. */
+  private appendRecords(
+    count: number,
+    payloadBytes: (index: number) => number,
+    append: (segment: Segment, index: number, timestampMs: number, batchEnd: boolean) => void,
+    timestamps: number | readonly number[],
+    now: number,
+  ): void {
     let active = this.active
-    const last = values.length - 1
+    const last = count - 1
     try {
       for (let i = 0; i <= last; i++) {
-        const value = values[i]!
-        if (active.count > 0 && this.needsRoll(active, FRAME_HEADER_BYTES + value.length, now)) active = this.roll()
-        active.append(value, typeof timestamps === 'number' ? timestamps : timestamps[i]!, i === last)
+        if (active.count > 0 && this.needsRoll(active, FRAME_HEADER_BYTES + payloadBytes(i), now)) active = this.roll()
+        append(active, i, typeof timestamps === 'number' ? timestamps : timestamps[i]!, i === last)
       }
     } catch (error) {
       throw this.fail(error)
@@ -742,7 +780,7 @@ export class SegmentedLog {
     if (!(value instanceof Uint8Array)) {
       throw new LogError('INVALID_ARGUMENT', `record ${index} must be a Uint8Array, got ${describe(value)}`)
     }
-    const limit = Math.min(this.options.recordBytesMax, this.options.segmentBytesMax - FILE_HEADER_BYTES - FRAME_HEADER_BYTES)
+    const limit = this.recordBytesLimit()
     if (value.length > limit) {
       throw new LogError('RECORD_TOO_LARGE', `record ${index} has ${value.length} bytes; the limit is ${limit}`)
     }
@@ -762,9 +800,18 @@ export class SegmentedLog {
     if (bytes > this.options.batchBytesMax) {
       throw new LogError('RECORD_TOO_LARGE', `batch of ${bytes} bytes exceeds batchBytesMax ${this.options.batchBytesMax}`)
     }
+    return this.checkTimestamps(timestamps, values.length, now)
+  }
+
+  private checkTimestamps(timestamps: AppendOptions['timestampMs'], count: number, now: number): number | readonly number[] {
     if (!Array.isArray(timestamps)) return checkTimestamp(timestamps as number | undefined, now)
-    if (timestamps.length !== values.length) throw new LogError('INVALID_ARGUMENT', 'timestampMs must have one entry per record')
+    if (timestamps.length !== count) throw new LogError('INVALID_ARGUMENT', 'timestampMs must have one entry per record')
     return timestamps.map((timestamp) => checkTimestamp(timestamp, now))
+  }
+
+  /** The largest payload one record may have: recordBytesMax, and what fits in one segment. */
+  private recordBytesLimit(): number {
+    return Math.min(this.options.recordBytesMax, this.options.segmentBytesMax - FILE_HEADER_BYTES - FRAME_HEADER_BYTES)
   }
 }
 

@@ -10,7 +10,16 @@
 import fs from 'node:fs'
 import { assert } from './assert.js'
 import { ioError } from './errors.js'
-import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, STORE_MAGIC, decodeFileHeader, encodeFileHeader, encodeFrame } from './format.js'
+import {
+  FILE_HEADER_BYTES,
+  FRAME_HEADER_BYTES,
+  type PayloadSource,
+  STORE_MAGIC,
+  decodeFileHeader,
+  encodeFileHeader,
+  encodeFrame,
+  encodeFrameFrom,
+} from './format.js'
 import { readAt, writeAll } from './fs-util.js'
 import { type MmapApi, mapReadOnly } from './mmap.js'
 import { closeQuietly, openFile } from './offset-index.js'
@@ -116,6 +125,25 @@ export class Store {
       this.bufferStart = position + frameBytes
     } else {
       encodeFrame(this.writeBuffer, this.bufferUsed, relativeOffset, flags, timestampMs, payload)
+      this.bufferUsed += frameBytes
+    }
+    this.logicalBytes = position + frameBytes
+    return position
+  }
+
+  /** appendFrame for a payload that `source` writes in place (record `index` of its batch). */
+  appendFrameFrom(relativeOffset: number, flags: number, timestampMs: number, source: PayloadSource, index: number): number {
+    assert(this.writeBuffer, 'append to a read-only store')
+    const frameBytes = FRAME_HEADER_BYTES + source.payloadBytes(index)
+    const position = this.logicalBytes
+    if (this.bufferUsed + frameBytes > this.writeBuffer.length) this.flush()
+    if (frameBytes > this.writeBuffer.length) {
+      const frame = Buffer.allocUnsafe(frameBytes)
+      encodeFrameFrom(frame, 0, relativeOffset, flags, timestampMs, source, index)
+      this.writeFile(frame, position)
+      this.bufferStart = position + frameBytes
+    } else {
+      encodeFrameFrom(this.writeBuffer, this.bufferUsed, relativeOffset, flags, timestampMs, source, index)
       this.bufferUsed += frameBytes
     }
     this.logicalBytes = position + frameBytes

@@ -12,14 +12,14 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { ConsumerGroup, type ConsumerGroupOptions, resolveGroupOptions } from './consumer-group.js'
 import { LogError, ioError } from './errors.js'
-import { TOPIC_METADATA_FILE, type TopicMetadata, decodeTopicMetadata, encodeTopicMetadata, envelopeKey } from './format.js'
+import { TOPIC_METADATA_FILE, type TopicMetadata, decodeTopicMetadata, encodeTopicMetadata } from './format.js'
 import { writeFileAtomic } from './fs-util.js'
 import { GroupCoordinator, type GroupOptions } from './group-coordinator.js'
 import { partitionForKey } from './murmur2.js'
 import { OffsetStore, checkGroupId } from './offset-store.js'
 import { type SegmentedLogOptions, resolveOptions } from './options.js'
 import { Partition } from './partition.js'
-import { type PreparedRecord, type ProducerRecord, encodeEnvelopes, prepareRecord } from './producer-record.js'
+import { EnvelopeBatch, type PreparedRecord, type ProducerRecord, keyBytes, prepareRecord } from './producer-record.js'
 import { SegmentedLog } from './segmented-log.js'
 
 export interface TopicOptions extends SegmentedLogOptions {
@@ -101,12 +101,11 @@ export class Topic {
     if (records.length === 0) return []
     const prepared = records.map((record, index) => prepareRecord(record, index))
     for (const record of prepared) if (record.partition !== undefined) this.checkPartition(record.partition)
-    const envelopes = encodeEnvelopes(prepared)
     // Only keyless records without a partition take a turn in the spread.
     const spread = prepared.some((record) => record.partition === undefined && record.parts.key === null) ? this.takeNextPartition() : 0
     const byPartition = new Map<number, number[]>()
     for (let index = 0; index < prepared.length; index++) {
-      const partition = this.place(prepared[index]!, envelopes[index]!, spread)
+      const partition = this.place(prepared[index]!, spread)
       const indexes = byPartition.get(partition)
       if (indexes) indexes.push(index)
       else byPartition.set(partition, [index])
@@ -114,10 +113,8 @@ export class Topic {
     const results: SendResult[] = new Array(records.length)
     await Promise.all(
       [...byPartition].map(async ([partition, indexes]) => {
-        const only = indexes.length === prepared.length
-        const batch = only ? envelopes : indexes.map((index) => envelopes[index]!)
-        const timestamps = indexes.map((index) => prepared[index]!.timestampMs)
-        const first = await this.partitionList[partition]!.appendEncoded(batch, timestamps)
+        const batch = new EnvelopeBatch(prepared, indexes.length === prepared.length ? undefined : indexes)
+        const first = await this.partitionList[partition]!.appendEnvelopes(batch)
         for (let i = 0; i < indexes.length; i++) results[indexes[i]!] = { partition, offset: first + i }
       }),
     )
@@ -157,12 +154,11 @@ export class Topic {
     await Promise.all(this.partitionList.map((partition) => partition.log.close()))
   }
 
-  private place(record: PreparedRecord, envelope: Buffer, spread: number): number {
+  private place(record: PreparedRecord, spread: number): number {
     if (record.partition !== undefined) return record.partition
     if (this.partitionCount === 1) return 0
-    const key = envelopeKey(envelope)
-    if (key !== null) return partitionForKey(key, this.partitionCount)
-    return spread
+    const key = keyBytes(record)
+    return key === null ? spread : partitionForKey(key, this.partitionCount)
   }
 
   private takeNextPartition(): number {
