@@ -1,6 +1,7 @@
 /**
- * Storage-layer (and queue-layer: workloads/queue.mjs) benchmarks for seglog. Run through `npm run bench` / `npm run bench:quick` (they
- * build dist/ first); see bench/README.md.
+ * Storage-layer (and queue-layer: workloads/queue.mjs) benchmarks for seglog, and the same workloads
+ * on the peer systems (LMDB, SQLite, an in-memory B+tree: peers/, workloads/peers.mjs). Run through
+ * `npm run bench` / `npm run bench:quick` (they build dist/ first); see bench/README.md.
  *
  * The parent process only orchestrates: for each job of the plan (lib/plan.mjs) it forks this same
  * script as a fresh child (`--child <job JSON>`), so one workload's JIT and GC state never leaks into
@@ -59,11 +60,17 @@ async function runChild(task) {
 async function dispatch(task) {
   if (task.fixtureOp) {
     if (task.fixture.kind === 'topic') return (await import('./workloads/queue.mjs')).buildTopicFixture(task.fixture)
+    if (task.fixture.kind === 'peer') return (await import('./workloads/peers.mjs')).buildPeerFixture(task.fixture)
     const fixtures = await import('./lib/fixtures.mjs')
     return task.fixtureOp === 'build' ? fixtures.buildFixture(task.fixture) : fixtures.sealFixture(task.fixture)
   }
-  const [append, read, queue] = await Promise.all([import('./workloads/append.mjs'), import('./workloads/read.mjs'), import('./workloads/queue.mjs')])
-  const kinds = { ...append, ...read, ...queue }
+  const [append, read, queue, peers] = await Promise.all([
+    import('./workloads/append.mjs'),
+    import('./workloads/read.mjs'),
+    import('./workloads/queue.mjs'),
+    import('./workloads/peers.mjs'),
+  ])
+  const kinds = { ...append, ...read, ...queue, ...peers }
   const run = kinds[task.kind]
   if (typeof run !== 'function') throw new Error(`unknown workload kind ${task.kind}`)
   return run({ ...task.params, rounds: task.rounds, dir: task.dir, fixture: task.fixture })

@@ -16,15 +16,23 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
     // One default segment's worth + 1 record per round (1,083,000 at 100 B, 129,000 at 1 KiB): each
     // round starts on an empty log and rolls exactly once, as a long-running writer does per segment.
     appendOpsPerRound: { 100: appendRoundRecords(100), [KiB]: appendRoundRecords(KiB) },
-    syncRoundMs: quick ? 400 : 1000,
-    readsPerRound: 1_000_000,
+    syncRoundMs: quick ? 300 : 1000,
+    readsPerRound: quick ? 500_000 : 1_000_000,
     scanRecordsPerRound: 1_000_000,
     readLogRecords: 1_000_000,
-    growthRecords: quick ? [100_000, 1_000_000] : [100_000, 1_000_000, 10_000_000],
+    // 10^4 is context for the peers' growth curves; seglog's flatness target runs from 10^5.
+    growthRecords: quick ? [10_000, 100_000, 1_000_000] : [10_000, 100_000, 1_000_000, 10_000_000],
+    growthBaseRecords: 100_000,
     growthAppendOpsPerRound: appendRoundRecords(100), // same as b), so rows compare
     queueProduceOpsPerRound: appendRoundRecords(100), // same as b): each round starts on an empty topic
     queueDrainRecords: 1_000_000,
     queueDrainMaxRecords: 1_000,
+    // Peers (workloads/peers.mjs). SQLite point reads run at about 0.2 M/s: 200,000 reads per round
+    // keep its rounds near 1 s; rates are per read either way.
+    peerReadsPerRound: 200_000,
+    peerGrowthAppendOpsPerRound: 100_000,
+    openRecords: quick ? 200_000 : 1_000_000,
+    openSegments: 200,
   }
   const groups = []
   let order = 0
@@ -48,6 +56,11 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
           params: { ...common.params, inFlight: 1_000 },
           baseline: `${key}/naive`,
         }),
+        // Peers: the same records in batches of 1,000, each round on a fresh, empty store; ratio = peer ÷ seglog b).
+        // Quick mode keeps only each peer's fastest configuration at 1 KiB.
+        ...PEER_APPENDS.filter((peer) => !(quick && recordBytes === KiB && peer.slowerVariant)).map(({ id, system, mode, label }) =>
+          job({ ...common, id: `${key}/${id}`, system: label, kind: 'peerAppend', params: { ...common.params, system, mode }, baseline: `${key}/batch` }),
+        ),
       ].map((j) => ({ job: j })),
     })
   }
@@ -60,6 +73,13 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
     for (const writers of [1, 100, 1000]) {
       steps.push(
         job({ ...common, id: `sync/w${writers}`, system: `seglog, ${writers} concurrent writer${writers > 1 ? 's' : ''}`, kind: 'seglogSyncAlways', params: { ...params, writers }, baseline: 'sync/raw' }),
+      )
+    }
+    // Peers' durable modes, same writer loops; ratio = peer ÷ seglog with the same writers.
+    for (const writers of [1, 100, 1000]) {
+      steps.push(
+        job({ ...common, id: `sync/lmdb-w${writers}`, system: `LMDB default (overlappingSync), await put().flushed, ${writers} writer(s)`, kind: 'peerDurable', params: { ...params, writers, system: 'lmdb', mode: 'durable' }, baseline: `sync/w${writers}` }),
+        job({ ...common, id: `sync/sqlite-full-w${writers}`, system: `SQLite WAL synchronous=FULL, 1 autocommit INSERT per call, ${writers} writer(s)`, kind: 'peerDurable', params: { ...params, writers, system: 'sqlite', mode: 'full' }, baseline: `sync/w${writers}` }),
       )
     }
     groups.push({ name: 'sync', steps: steps.map((j) => ({ job: j })) })
@@ -94,7 +114,7 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
         { job: job({ ...scanCommon, id: 'scan/read-loop', system: 'seglog read(offset) loop', kind: 'seglogScanRead', baseline: 'scan/raw' }) },
       )
     }
-    const base = exponent(sizes.growthRecords[0])
+    const base = exponent(sizes.growthBaseRecords)
     if (sizes.growthRecords.includes(records)) {
       steps.push(
         { job: job({ ...readCommon, workload: `f) growth: random read, N=${n}`, id: `growth/read-${n}`, system: "seglog read, mmap: 'auto' (defaults)", kind: 'seglogRandomRead', params: { ...readCommon.params, mmap: 'auto' }, baseline: `growth/read-${base}` }) },
@@ -121,7 +141,105 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
   const fixtureSizes = [...new Set([sizes.readLogRecords, ...sizes.growthRecords])].sort((a, b) => a - b)
   for (const records of fixtureSizes) groups.push(readGroup(records))
   groups.push(queueProduceGroup(job, sizes), queueDrainGroup(job, sizes))
+  for (const system of ['lmdb', 'sqlite', 'btree']) {
+    for (const records of sizes.growthRecords) groups.push(peerReadGroup(job, sizes, system, records))
+  }
+  groups.push(openGroup(job, sizes))
   return { rounds, passes, sizes, groups }
+}
+
+/** Appends without fsync by the peers (rows next to seglog's b). */
+const PEER_APPENDS = [
+  { id: 'lmdb-nosync', system: 'lmdb', mode: 'nosync', label: 'LMDB noSync + noMemInit, transactionSync per batch of 1,000 (append puts)' },
+  { id: 'lmdb-default', system: 'lmdb', mode: 'default', slowerVariant: true, label: 'LMDB default (overlappingSync), 1,000 async puts, await the last commit' },
+  { id: 'sqlite-off', system: 'sqlite', mode: 'off', label: 'SQLite WAL synchronous=OFF, 1 transaction of 1,000 prepared INSERTs' },
+  { id: 'sqlite-normal', system: 'sqlite', mode: 'normal', slowerVariant: true, label: 'SQLite WAL synchronous=NORMAL, 1 transaction of 1,000 prepared INSERTs' },
+  { id: 'btree', system: 'btree', mode: undefined, label: 'in-memory B+tree (sorted-btree) set() × 1,000, no I/O' },
+]
+
+const PEER_READS = {
+  lmdb: [
+    { id: 'lmdb', mode: 'default', fast: true, label: 'LMDB getBinaryFast(key) (uint32 keys)' },
+    { id: 'lmdb-get', mode: 'default', fast: false, label: 'LMDB get(key) (copies the value)' },
+  ],
+  sqlite: [{ id: 'sqlite', mode: 'normal', fast: false, label: 'SQLite prepared SELECT value WHERE id = ? (.pluck)' }],
+  btree: [{ id: 'btree', mode: undefined, fast: false, label: 'in-memory B+tree get(key)' }],
+}
+const PEER_SCANS = {
+  lmdb: 'LMDB getRange({ start, end }) (values)',
+  sqlite: 'SQLite SELECT value WHERE id >= ? AND id < ? ORDER BY id, .iterate() (.pluck)',
+  btree: 'in-memory B+tree forRange',
+}
+const PEER_FAST_APPEND = { lmdb: 'nosync', sqlite: 'off', btree: undefined }
+
+/**
+ * One peer store of N records (built untimed by a child; the B+tree is rebuilt inside each child):
+ * f) growth rows (random reads, appends onto N), and at the main N the e) and g) rows. Ratios are
+ * peer ÷ seglog's row at the same N.
+ */
+function peerReadGroup(job, sizes, system, records) {
+  const n = exponent(records)
+  const readParams = { readsPerRound: sizes.peerReadsPerRound }
+  const common = { records, recordBytes: 100, opsPerRound: sizes.peerReadsPerRound }
+  const [fastest] = PEER_READS[system]
+  const steps = [
+    job({ ...common, workload: `f) growth: random read, N=${n}`, id: `growth/${system}-read-${n}`, system: fastest.label, kind: 'peerRandomRead', params: { ...readParams, mode: fastest.mode, fast: fastest.fast }, baseline: `growth/read-${n}` }),
+  ]
+  if (records === sizes.readLogRecords) {
+    for (const read of PEER_READS[system]) {
+      steps.push(job({ ...common, workload: `e) random read, N=${n}`, id: `read/${read.id}`, system: read.label, kind: 'peerRandomRead', params: { ...readParams, mode: read.mode, fast: read.fast }, baseline: 'read/seglog-mmap' }))
+    }
+    steps.push(
+      job({ workload: `g) sequential scan, N=${n}`, records, recordBytes: 100, opsPerRound: sizes.scanRecordsPerRound, id: `scan/${system}`, system: PEER_SCANS[system], kind: 'peerScan', params: { recordsPerRound: sizes.scanRecordsPerRound, mode: PEER_READS[system][0].mode }, baseline: 'scan/records' }),
+    )
+  }
+  const opsPerRound = sizes.peerGrowthAppendOpsPerRound
+  steps.push(
+    job({
+      workload: `f) growth: appendBatch onto N=${n}`,
+      id: `growth/${system}-append-${n}`,
+      system: `${PEER_APPENDS.find((a) => a.system === system && a.mode === PEER_FAST_APPEND[system]).label}; ${opsPerRound.toLocaleString('en-US')} per round`,
+      kind: 'peerAppend',
+      records,
+      recordBytes: 100,
+      opsPerRound,
+      params: { recordBytes: 100, opsPerRound, system, mode: PEER_FAST_APPEND[system], onFixture: true },
+      baseline: `growth/append-${n}`,
+      once: true, // appends to the fixture (cut back to N before each round)
+    }),
+  )
+  return { name: `peer-${system}-${n}`, fixture: { kind: 'peer', system, records, recordBytes: 100 }, steps: [{ fixtureOp: 'build' }, ...steps.map((j) => ({ job: j }))] }
+}
+
+/** j) open after a clean close and k) recovery after a crash, N records (seglog: in 200 segments). */
+function openGroup(job, sizes) {
+  const records = sizes.openRecords
+  const segments = sizes.openSegments
+  const steps = []
+  const systems = [
+    { system: 'seglog', mode: 'never', label: `seglog, ${segments} segments of ${(records / segments).toLocaleString('en-US')} records` },
+    { system: 'lmdb', mode: 'default', label: 'LMDB (one file)' },
+    { system: 'sqlite', mode: 'normal', label: 'SQLite WAL' },
+  ]
+  for (const crash of [false, true]) {
+    const what = crash ? 'crash' : 'clean'
+    for (const { system, mode, label } of systems) {
+      steps.push(
+        job({
+          workload: crash ? `k) recovery after a crash: open + 1 read, N=${exponent(records)}` : `j) open after a clean close + 1 read, N=${exponent(records)}`,
+          id: `open/${system}-${what}`,
+          system: label,
+          kind: 'peerOpen',
+          records,
+          recordBytes: 100,
+          opsPerRound: 1,
+          params: { system, mode, records, recordBytes: 100, segments, crash },
+          baseline: system === 'seglog' ? undefined : `open/seglog-${what}`,
+        }),
+      )
+    }
+  }
+  return { name: 'open', steps: steps.map((j) => ({ job: j })) }
 }
 
 /**
@@ -179,8 +297,8 @@ function queueDrainGroup(job, sizes) {
   return { name: 'queue-drain', fixture: { kind: 'topic', records, recordBytes: 100, partitions: 1 }, steps: [{ fixtureOp: 'build' }, ...jobs.map((j) => ({ job: j }))] }
 }
 
-/** Display order of the result table: a–c, d, e, f, g, h, i. */
-const SECTIONS = ['append-100/', 'append-1024/', 'sync/', 'read/', 'growth/r', 'growth/append', 'scan/', 'queue-produce/', 'queue-drain/']
+/** Display order of the result table: a–c (with peers), d, e, f (seglog, then each peer), g, j/k, h, i. */
+const SECTIONS = ['append-100/', 'append-1024/', 'sync/', 'read/', 'growth/r', 'growth/lmdb-r', 'growth/sqlite-r', 'growth/btree-r', 'growth/append', 'growth/lmdb-a', 'growth/sqlite-a', 'growth/btree-a', 'scan/', 'open/', 'queue-produce/', 'queue-drain/']
 function sectionOf(id) {
   const section = SECTIONS.findIndex((prefix) => id.startsWith(prefix))
   return section === -1 ? SECTIONS.length : section

@@ -56,7 +56,7 @@ export function checkTargets(rows) {
   if (mmap) targets.push({ target: 'mmap random reads ≥ 2,000,000/s (N=10^6)', value: mmap.opsPerSec, pass: mmap.opsPerSec !== null && mmap.opsPerSec >= 2e6 })
   for (const row of rows.filter((r) => r.id.startsWith('growth/read-'))) {
     targets.push({ target: `mmap random reads ≥ 2,000,000/s (${row.workload})`, value: row.opsPerSec, pass: row.opsPerSec !== null && row.opsPerSec >= 2e6 })
-    if (row.ratio.toId !== row.id) {
+    if (row.ratio.toId !== row.id && row.records > 100_000) {
       const ok = row.ratio.value !== null && row.ratio.value >= 1 / 1.3
       targets.push({ target: `read rate flat within 1.3× of N=10^5 (${row.workload})`, value: row.ratio.value, pass: ok })
     }
@@ -71,6 +71,7 @@ export function checkTargets(rows) {
   for (const row of rows.filter((r) => r.id.startsWith('growth/raw-mmap-') && r.ratio.toId !== r.id)) {
     targets.push({ target: `info: design floor vs its N=10^5 rate (${row.workload})`, value: row.ratio.value, pass: null })
   }
+  targets.push(...peerTargets(get, rows))
   for (const partitions of [1, 3]) {
     const row = get(`queue-produce/sendBatch-p${partitions}`)
     if (row) targets.push({ target: `Topic.sendBatch, ${partitions} partition(s), ≥ 60% of SegmentedLog.appendBatch`, value: row.ratio.value, pass: row.ratio.value !== null && row.ratio.value >= 0.6 })
@@ -80,6 +81,49 @@ export function checkTargets(rows) {
   for (const id of ['queue-produce/encoded-appendBatch', 'queue-drain/for-await', 'queue-drain/poll-nocommit']) {
     const row = get(id)
     if (row) targets.push({ target: `info: ${row.system} / its baseline`, value: row.ratio.value, pass: null })
+  }
+  return targets
+}
+
+/**
+ * The issue's targets against the peers, as seglog ÷ peer (medians of the same run). "Fastest"
+ * takes the best of the peer's rows for that workload. Then INFO lines: seglog ÷ every peer row, the
+ * growth curve of each system relative to its own N=10^5 rate, and open/recovery times.
+ */
+function peerTargets(get, rows) {
+  const targets = []
+  const best = (ids) => {
+    const found = ids.map(get).filter((row) => row?.opsPerSec)
+    return found.length === 0 ? null : found.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a))
+  }
+  const check = (label, seglogId, peerIds, factor) => {
+    const seglog = get(seglogId)
+    const peer = best(peerIds)
+    if (!seglog || !peer) return
+    const value = seglog.opsPerSec && peer.opsPerSec ? seglog.opsPerSec / peer.opsPerSec : null
+    targets.push({ target: `${label} ≥ ${factor}× (seglog ${seglogId} ÷ ${peer.id})`, value, pass: value !== null && value >= factor })
+  }
+  check('appends 100 B no fsync vs LMDB fastest', 'append-100/batch', ['append-100/lmdb-nosync', 'append-100/lmdb-default'], 1.5)
+  check('appends 100 B no fsync vs SQLite fastest', 'append-100/batch', ['append-100/sqlite-off', 'append-100/sqlite-normal'], 4)
+  check('durable appends, 1,000 writers, vs LMDB durable', 'sync/w1000', ['sync/lmdb-w1000'], 1.5)
+  check('random reads (mmap) vs LMDB fastest', 'read/seglog-mmap', ['read/lmdb', 'read/lmdb-get'], 2)
+  check('random reads (mmap) vs SQLite', 'read/seglog-mmap', ['read/sqlite'], 8)
+  check('sequential scans vs LMDB', 'scan/records', ['scan/lmdb'], 4)
+  const peerRows = rows.filter((row) => row.ratio.toId !== row.id && /\/(lmdb|sqlite|btree)/.test(row.id))
+  for (const row of peerRows) {
+    const value = row.ratio.value ? 1 / row.ratio.value : null
+    targets.push({ target: `info: seglog ÷ ${row.id} (${row.system})`, value, pass: null })
+  }
+  for (const system of ['seglog', 'lmdb', 'sqlite', 'btree']) {
+    const prefix = system === 'seglog' ? 'growth/read-' : `growth/${system}-read-`
+    const series = rows.filter((row) => row.id.startsWith(prefix) && row.opsPerSec)
+    const base = series.find((row) => row.records === 100_000)
+    if (!base) continue
+    const curve = series.map((row) => `N=${row.records.toExponential(0)}: ${(row.opsPerSec / base.opsPerSec).toFixed(2)}`).join(', ')
+    targets.push({ target: `info: ${system} random-read rate ÷ its N=10^5 rate: ${curve}`, value: null, pass: null })
+  }
+  for (const row of rows.filter((r) => r.id.startsWith('open/') && r.opsPerSec)) {
+    targets.push({ target: `info: ${row.workload}, ${row.system}: median ms`, value: 1000 / row.opsPerSec, pass: null })
   }
   return targets
 }
@@ -111,7 +155,10 @@ export function formatTable(rows) {
 
 export function formatTargets(targets) {
   return targets
-    .map(({ target, value, pass }) => `${pass === null ? 'INFO' : pass ? 'PASS' : 'MISS'}  ${target}: ${typeof value === 'number' ? (value > 100 ? fmt(value) : value.toFixed(3)) : '—'}`)
+    .map(({ target, value, pass }) => {
+      const shown = typeof value === 'number' ? `: ${value > 100 ? fmt(value) : value.toFixed(3)}` : pass === null ? '' : ': —'
+      return `${pass === null ? 'INFO' : pass ? 'PASS' : 'MISS'}  ${target}${shown}`
+    })
     .join('\n')
 }
 
