@@ -728,8 +728,11 @@ function main() {
 
   md.push('## Where seglog loses or ties, and why');
   md.push('');
+  // The explanation is written by hand in bench/report/losses.md (kept across regenerations).
+  const explanation = path.join(HERE, 'losses.md');
+  if (fs.existsSync(explanation)) md.push(fs.readFileSync(explanation, 'utf8').trim(), '');
   md.push(
-    '_Explanation to be written. The lists below are generated from this run: every seglog row whose median is below ' +
+    '_The lists below are generated from this run: every seglog row whose median is below ' +
       "another system's median in the same workload (for growth: the same N), and every tie (seglog ahead by less than " +
       `${Math.round((TIE_FACTOR - 1) * 100)} %)._`,
   );
