@@ -26,10 +26,12 @@ import {
   decodeCheckpoint,
   decodeFrameHeader,
   frameChecksumMatches,
+  frameFlags,
   parseSegmentFileName,
 } from './format.js'
 import { fileBytes, fsyncDirectory, readAt } from './fs-util.js'
 import { Index, closeQuietly, entriesFormChain, openFile } from './offset-index.js'
+import type { MmapApi } from './mmap.js'
 import { scanStore } from './recovery.js'
 import { Segment, segmentFiles } from './segment.js'
 import { Store } from './store.js'
@@ -245,4 +247,23 @@ export function loadForReader(dir: string): LoadedLog {
 /** Lists segment base offsets without changing anything (readers refreshing their view). */
 export function listBases(dir: string): number[] {
   return listDirectory(dir).bases
+}
+
+/**
+ * A reader's visible end: the end of the newest complete batch. The followed segment's count already
+ * stops at one; when it shows nothing yet, the records before it may open a batch that continues in
+ * it (the writer rolled mid-batch, or died there), so step back to the last frame that ends a batch.
+ */
+export function readerVisibleEnd(segments: readonly Segment[], startOffset: number, mmap: MmapApi | undefined): number {
+  const tail = segments[segments.length - 1]
+  if (!tail) return startOffset
+  if (tail.count > 0) return tail.nextOffset
+  for (let i = segments.length - 2; i >= 0; i--) {
+    const segment = segments[i]!
+    for (let offset = segment.nextOffset - 1; offset >= Math.max(segment.baseOffset, startOffset); offset--) {
+      const frame = segment.readFrame(offset, true, mmap, false)
+      if (frameFlags(frame) & FLAG_BATCH_END) return offset + 1
+    }
+  }
+  return Math.min(startOffset, tail.baseOffset)
 }

@@ -17,17 +17,16 @@ import {
   CHECKPOINT_FILE,
   CLEAN_SHUTDOWN_FILE,
   FILE_HEADER_BYTES,
-  FLAG_BATCH_END,
   FRAME_HEADER_BYTES,
   type PayloadSource,
   encodeCheckpoint,
-  frameFlags,
   frameTimestampMs,
 } from './format.js'
 import { fsyncDirectory, writeFileAtomic } from './fs-util.js'
+import { checkBatch, checkOffsetArgument, checkRecord, checkTimestamp, checkTimestamps, recordBytesLimit } from './append-checks.js'
 import { GroupCommit } from './group-commit.js'
 import { DirectoryLock } from './lock.js'
-import { type LoadedLog, type RecoveryReport, listBases, loadForReader, loadForWriter, readCheckpoint } from './log-loader.js'
+import { type LoadedLog, type RecoveryReport, listBases, loadForReader, loadForWriter, readCheckpoint, readerVisibleEnd } from './log-loader.js'
 import { type MmapApi, loadMmap, mmapLoadError } from './mmap.js'
 import { type ResolvedOptions, type SegmentedLogOptions, resolveOptions } from './options.js'
 import { Segment, type SealedDescriptors } from './segment.js'
@@ -174,29 +173,8 @@ export class SegmentedLog {
     return last ? last.nextOffset : this.start
   }
 
-  /**
-   * Readers: the end of the newest complete batch. The followed segment's count already stops at
-   * one; when it shows nothing yet, the records before it may open a batch that continues in it
-   * (the writer rolled mid-batch, or died there), so step back to the last frame that ends a batch.
-   */
-  private findReaderEnd(): number {
-    const segments = this.segmentList
-    const tail = segments[segments.length - 1]
-    if (!tail) return this.start
-    if (tail.count > 0) return tail.nextOffset
-    for (let i = segments.length - 2; i >= 0; i--) {
-      const segment = segments[i]!
-      for (let offset = segment.nextOffset - 1; offset >= Math.max(segment.baseOffset, this.start); offset--) {
-        const frame = segment.readFrame(offset, true, this.mmap, false)
-        if (frameFlags(frame) & FLAG_BATCH_END) return offset + 1
-      }
-    }
-    return Math.min(this.start, tail.baseOffset)
-  }
-
   private updateReaderEnd(): void {
-    this.readerEnd = undefined
-    this.readerEnd = this.findReaderEnd()
+    this.readerEnd = readerVisibleEnd(this.segmentList, this.start, this.mmap)
   }
 
   private get active(): Segment {
@@ -233,7 +211,7 @@ export class SegmentedLog {
       this.checkWritable()
       const now = Date.now()
       const timestampMs = checkTimestamp(options?.timestampMs, now)
-      this.checkRecord(value, 0)
+      checkRecord(value, 0, this.options)
       const offset = this.computeEnd()
       this.appendRecords(1, () => value.length, (segment, _i, timestamp, batchEnd) => segment.append(value, timestamp, batchEnd), timestampMs, now)
       this.scheduleFlush()
@@ -248,7 +226,7 @@ export class SegmentedLog {
     try {
       this.checkWritable()
       const now = Date.now()
-      const timestamps = this.checkBatch(values, options?.timestampMs, now)
+      const timestamps = checkBatch(values, options?.timestampMs, now, this.options)
       const first = this.computeEnd()
       this.appendRecords(values.length, (i) => values[i]!.length, (segment, i, timestampMs, batchEnd) => segment.append(values[i]!, timestampMs, batchEnd), timestamps, now)
       this.scheduleFlush()
@@ -269,7 +247,7 @@ export class SegmentedLog {
       if (!Number.isInteger(count) || count < 1 || count > this.options.batchRecordsMax) {
         throw new LogError('INVALID_ARGUMENT', `count must be an integer in [1, ${this.options.batchRecordsMax}], got ${String(count)}`)
       }
-      const limit = this.recordBytesLimit()
+      const limit = recordBytesLimit(this.options)
       let bytes = 0
       for (let i = 0; i < count; i++) {
         const payloadBytes = source.payloadBytes(i)
@@ -280,7 +258,7 @@ export class SegmentedLog {
         throw new LogError('RECORD_TOO_LARGE', `batch of ${bytes} bytes exceeds batchBytesMax ${this.options.batchBytesMax}`)
       }
       const now = Date.now()
-      const timestamps = this.checkTimestamps(options?.timestampMs, count, now)
+      const timestamps = checkTimestamps(options?.timestampMs, count, now)
       const first = this.computeEnd()
       this.appendRecords(count, (i) => source.payloadBytes(i), (segment, i, timestampMs, batchEnd) => segment.appendFrom(source, i, timestampMs, batchEnd), timestamps, now)
       this.scheduleFlush()
@@ -775,44 +753,6 @@ export class SegmentedLog {
     if (this.state === 'failed') throw this.failure!
     if (this.isReadOnly) throw new LogError('READ_ONLY', 'this handle was opened readOnly', { path: this.dir })
   }
-
-  private checkRecord(value: unknown, index: number): asserts value is Uint8Array {
-    if (!(value instanceof Uint8Array)) {
-      throw new LogError('INVALID_ARGUMENT', `record ${index} must be a Uint8Array, got ${describe(value)}`)
-    }
-    const limit = this.recordBytesLimit()
-    if (value.length > limit) {
-      throw new LogError('RECORD_TOO_LARGE', `record ${index} has ${value.length} bytes; the limit is ${limit}`)
-    }
-  }
-
-  private checkBatch(values: unknown, timestamps: AppendOptions['timestampMs'], now: number): number | readonly number[] {
-    if (!Array.isArray(values)) throw new LogError('INVALID_ARGUMENT', `appendBatch takes an array, got ${describe(values)}`)
-    if (values.length === 0) throw new LogError('INVALID_ARGUMENT', 'appendBatch needs at least one record')
-    if (values.length > this.options.batchRecordsMax) {
-      throw new LogError('INVALID_ARGUMENT', `batch of ${values.length} records exceeds batchRecordsMax ${this.options.batchRecordsMax}`)
-    }
-    let bytes = 0
-    for (let i = 0; i < values.length; i++) {
-      this.checkRecord(values[i], i)
-      bytes += (values[i] as Uint8Array).length
-    }
-    if (bytes > this.options.batchBytesMax) {
-      throw new LogError('RECORD_TOO_LARGE', `batch of ${bytes} bytes exceeds batchBytesMax ${this.options.batchBytesMax}`)
-    }
-    return this.checkTimestamps(timestamps, values.length, now)
-  }
-
-  private checkTimestamps(timestamps: AppendOptions['timestampMs'], count: number, now: number): number | readonly number[] {
-    if (!Array.isArray(timestamps)) return checkTimestamp(timestamps as number | undefined, now)
-    if (timestamps.length !== count) throw new LogError('INVALID_ARGUMENT', 'timestampMs must have one entry per record')
-    return timestamps.map((timestamp) => checkTimestamp(timestamp, now))
-  }
-
-  /** The largest payload one record may have: recordBytesMax, and what fits in one segment. */
-  private recordBytesLimit(): number {
-    return Math.min(this.options.recordBytesMax, this.options.segmentBytesMax - FILE_HEADER_BYTES - FRAME_HEADER_BYTES)
-  }
 }
 
 function closeDescriptors(seal: SealedDescriptors): void {
@@ -824,25 +764,4 @@ function keptEntries(segment: Segment, kept: number): { buffer: Buffer; validByt
   const buffer = segment.indexSnapshot(kept)
   if (kept === 0) return { buffer, validBytes: FILE_HEADER_BYTES }
   return { buffer, validBytes: segment.frameEnd(kept - 1) }
-}
-
-function checkTimestamp(timestampMs: unknown, now: number): number {
-  if (timestampMs === undefined) return now
-  if (typeof timestampMs !== 'number' || !Number.isSafeInteger(timestampMs) || timestampMs < 0) {
-    throw new LogError('INVALID_ARGUMENT', `timestampMs must be a non-negative integer, got ${describe(timestampMs)}`)
-  }
-  return timestampMs
-}
-
-function checkOffsetArgument(offset: unknown, name: string): asserts offset is number {
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
-    throw new LogError('INVALID_ARGUMENT', `${name} must be a non-negative safe integer, got ${describe(offset)}`)
-  }
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'number') return String(value)
-  return typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value
 }
