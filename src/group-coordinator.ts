@@ -95,10 +95,6 @@ export class GroupCoordinator {
     return this.assignment.get(memberId) ?? []
   }
 
-  ownerOf(partition: number): string | undefined {
-    return this.owners.get(partition)
-  }
-
   committed(partition: number): number | undefined {
     return this.offsets.committed(partition)
   }

@@ -128,13 +128,6 @@ export class Index {
     }
   }
 
-  /** pread backing: re-reads how many whole entries the file holds (another handle appends to it). */
-  refreshCount(): void {
-    if (this.fd === undefined || this.writable) return
-    const fileBytes = fs.fstatSync(this.fd).size
-    this.entryCount = Math.max(0, Math.floor((fileBytes - FILE_HEADER_BYTES) / INDEX_ENTRY_BYTES))
-  }
-
   get count(): number {
     return this.entryCount
   }
@@ -142,10 +135,6 @@ export class Index {
   /** Entries appended but not yet written to the file. */
   get unflushedCount(): number {
     return this.entryCount - this.flushedCount
-  }
-
-  get isMapped(): boolean {
-    return this.entries !== undefined && this.fd === undefined && !this.writable
   }
 
   /** The entry of `relativeOffset` (0 ≤ relativeOffset < count). */

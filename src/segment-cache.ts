@@ -33,10 +33,6 @@ export class SegmentCache {
     this.mapped -= mappedBytes
   }
 
-  get openCount(): number {
-    return this.open.size
-  }
-
   get mappedBytes(): number {
     return this.mapped
   }

@@ -104,10 +104,6 @@ export class Store {
     return this.logicalBytes
   }
 
-  get isMapped(): boolean {
-    return this.map !== undefined
-  }
-
   get mappedBytes(): number {
     return this.map ? this.map.length : 0
   }
