@@ -14,13 +14,10 @@ import {
   FLAG_BATCH_END,
   FRAME_HEADER_BYTES,
   INDEX_ENTRY_BYTES,
-  decodeFrameHeader,
   decodeIndexEntry,
-  frameChecksumMatches,
 } from './format.js'
-import { readAt } from './fs-util.js'
 import { Index, closeQuietly } from './offset-index.js'
-import { scanDescriptor } from './recovery.js'
+import { checkedFrameFlags, scanDescriptor } from './recovery.js'
 
 export class FollowedTail {
   private entries = Buffer.alloc(1024 * INDEX_ENTRY_BYTES)
@@ -122,15 +119,6 @@ export class FollowedTail {
     entries.copy(this.entries, used)
     this.framesFound += entries.length / INDEX_ENTRY_BYTES
   }
-}
-
-/** The frame's flags if the frame at `position` is whole, belongs at `relative` and checksums; else undefined. */
-function checkedFrameFlags(fd: number, storeBytes: number, position: number, payloadBytes: number, relative: number): number | undefined {
-  if (position < FILE_HEADER_BYTES || position + FRAME_HEADER_BYTES + payloadBytes > storeBytes) return undefined
-  const frame = readAt(fd, FRAME_HEADER_BYTES + payloadBytes, position)
-  const header = decodeFrameHeader(frame, 0)
-  if (header.relativeOffset !== relative || header.payloadBytes !== payloadBytes || !frameChecksumMatches(frame, 0, header)) return undefined
-  return header.flags
 }
 
 function withDescriptor(path: string, use: (fd: number) => void): void {

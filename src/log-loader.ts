@@ -20,19 +20,16 @@ import {
   CLEAN_SHUTDOWN_FILE,
   FILE_HEADER_BYTES,
   FLAG_BATCH_END,
-  FRAME_HEADER_BYTES,
   INDEX_ENTRY_BYTES,
   TEMP_SUFFIX,
   decodeCheckpoint,
-  decodeFrameHeader,
-  frameChecksumMatches,
   frameFlags,
   parseSegmentFileName,
 } from './format.js'
 import { fileBytes, fsyncDirectory, readAt } from './fs-util.js'
 import { Index, closeQuietly, entriesFormChain, openFile } from './offset-index.js'
 import type { MmapApi } from './mmap.js'
-import { scanStore } from './recovery.js'
+import { checkedFrameFlags, scanStore } from './recovery.js'
 import { Segment, segmentFiles } from './segment.js'
 import { Store } from './store.js'
 
@@ -204,10 +201,9 @@ function cheapTailCheck(storePath: string, indexPath: string, base: number): { e
   const last = Index.inMemory(indexPath, base, entries).entry(info.count - 1)
   const fd = openFile(storePath, 'r')
   try {
-    const frame = readAt(fd, FRAME_HEADER_BYTES + last.payloadBytes, last.position)
-    const header = decodeFrameHeader(frame, 0)
-    if (header.relativeOffset !== info.count - 1 || !frameChecksumMatches(frame, 0, header)) return 'last record is damaged'
-    if (!(header.flags & FLAG_BATCH_END)) return 'last record does not end a batch'
+    const flags = checkedFrameFlags(fd, storeBytes, last.position, last.payloadBytes, info.count - 1)
+    if (flags === undefined) return 'last record is damaged'
+    if (!(flags & FLAG_BATCH_END)) return 'last record does not end a batch'
   } finally {
     closeQuietly(fd)
   }

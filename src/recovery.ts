@@ -138,6 +138,15 @@ export function scanDescriptor(fd: number, fileBytes: number, countMax: number, 
   }
 }
 
+/** The frame's flags if the frame at `position` is whole, belongs at `relative` and checksums; else undefined. */
+export function checkedFrameFlags(fd: number, storeBytes: number, position: number, payloadBytes: number, relative: number): number | undefined {
+  if (position < FILE_HEADER_BYTES || position + FRAME_HEADER_BYTES + payloadBytes > storeBytes) return undefined
+  const frame = readAt(fd, FRAME_HEADER_BYTES + payloadBytes, position)
+  const header = decodeFrameHeader(frame, 0)
+  if (header.relativeOffset !== relative || header.payloadBytes !== payloadBytes || !frameChecksumMatches(frame, 0, header)) return undefined
+  return header.flags
+}
+
 /**
  * Replaces `path` by a copy of its first `bytes` bytes (temp file → fsync → rename). Used to cut a
  * file that readers may have mapped: they keep the old inode, so nobody touches a lost page.
