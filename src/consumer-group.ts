@@ -6,7 +6,8 @@
 import { ASSIGNMENT_STRATEGIES, type AssignmentStrategy } from './assignment.js'
 import { Consumer } from './consumer.js'
 import { LogError } from './errors.js'
-import type { GroupCoordinator, GroupOptions } from './group-coordinator.js'
+import type { GroupOptions } from './group-coordinator.js'
+import type { GroupLink } from './group-link.js'
 import type { Partition } from './partition.js'
 
 export interface ConsumerGroupOptions {
@@ -59,29 +60,30 @@ export function resolveGroupOptions(options: unknown): GroupOptions {
 export class ConsumerGroup {
   constructor(
     readonly groupId: string,
-    private readonly coordinator: () => Promise<GroupCoordinator>,
+    /** Resolves to the group's link (the coordinator is opened on first use). */
+    private readonly link: () => Promise<GroupLink>,
     private readonly partitions: readonly Partition[],
   ) {}
 
   /** Joins the group as a new member (or with the given id); resolves to the member. */
   async join(options: { memberId?: string } = {}): Promise<Consumer> {
     if (options === null || typeof options !== 'object') throw new LogError('INVALID_ARGUMENT', 'join options must be an object')
-    const coordinator = await this.coordinator()
-    const view = coordinator.join(options.memberId)
-    return new Consumer(view.memberId, coordinator, this.partitions)
+    const link = await this.link()
+    const memberId = await link.join(options.memberId)
+    return new Consumer(memberId, link, this.partitions)
   }
 
   /** The group's committed offset (the next offset to read) on `partition`, or undefined. */
   async committed(partition: number): Promise<number | undefined> {
     this.checkPartition(partition)
-    return (await this.coordinator()).committed(partition)
+    return (await (await this.link()).info()).committed[partition]
   }
 
   /** Per partition: how far the committed offset is behind the end. */
   async lag(): Promise<PartitionLag[]> {
-    const coordinator = await this.coordinator()
+    const info = await (await this.link()).info()
     return this.partitions.map((partition) => {
-      const committed = coordinator.committed(partition.id)
+      const committed = info.committed[partition.id]
       const endOffset = partition.highWatermark
       return { partition: partition.id, committed, endOffset, lag: endOffset - Math.max(committed ?? partition.startOffset, partition.startOffset) }
     })
@@ -89,13 +91,12 @@ export class ConsumerGroup {
 
   /** The current generation (grows by one at every rebalance). */
   async generation(): Promise<number> {
-    return (await this.coordinator()).generation
+    return (await (await this.link()).info()).generation
   }
 
   /** Member ids and what each owns now. */
   async members(): Promise<{ memberId: string; assignment: readonly number[] }[]> {
-    const coordinator = await this.coordinator()
-    return coordinator.memberIds.map((memberId) => ({ memberId, assignment: coordinator.assignmentOf(memberId) }))
+    return (await (await this.link()).info()).members
   }
 
   private checkPartition(partition: number): void {

@@ -10,7 +10,7 @@
  * records by subscribing to the partitions' append notifications, never by spinning.
  */
 import { LogError } from './errors.js'
-import type { GroupCoordinator } from './group-coordinator.js'
+import type { GroupLink, MemberState } from './group-link.js'
 import type { ConsumedRecord, Partition } from './partition.js'
 
 export interface PollOptions {
@@ -25,6 +25,12 @@ const MAX_RECORDS_LIMIT = 100_000
 /** Records per poll of the iterator; processed records are committed once per batch (one fsync). */
 const ITERATOR_BATCH_RECORDS = 500
 const ITERATOR_WAIT_MS = 1000
+/**
+ * Commit failures the iterator absorbs: each means the batch's partitions may have another owner
+ * now (a rebalance, a removal, a closed group, an owner that went away), who replays from the
+ * committed offset. At-least-once holds either way.
+ */
+const QUIET_COMMIT_FAILURES = new Set<string>(['FENCED', 'LOG_CLOSED', 'UNKNOWN_MEMBER', 'DISCONNECTED'])
 
 export class Consumer {
   private generation = -1
@@ -36,22 +42,22 @@ export class Consumer {
 
   constructor(
     readonly memberId: string,
-    private readonly coordinator: GroupCoordinator,
+    private readonly link: GroupLink,
     private readonly partitions: readonly Partition[],
   ) {
-    const everyMs = Math.max(10, Math.floor(coordinator.options.sessionTimeoutMs / 3))
+    const everyMs = Math.max(10, Math.floor(link.options.sessionTimeoutMs / 3))
     this.heartbeatTimer = setInterval(() => this.heartbeat(), everyMs)
     this.heartbeatTimer.unref()
   }
 
-  /** The partition ids this member owns now. */
+  /** The partition ids this member owns now (as last heard from the group's coordinator). */
   get assignment(): number[] {
-    return [...this.coordinator.assignmentOf(this.memberId)]
+    return [...(this.link.state(this.memberId)?.assignment ?? [])]
   }
 
   /** The next offset this member will read from `partition`, if it owns it. */
   position(partition: number): number | undefined {
-    this.sync()
+    this.adoptState()
     return this.positions.get(partition)
   }
 
@@ -60,12 +66,12 @@ export class Consumer {
     const { maxRecords, timeoutMs } = checkPollOptions(options)
     const deadline = Date.now() + timeoutMs
     for (;;) {
-      this.sync()
+      await this.sync()
       const records = this.fetch(maxRecords)
       const remainingMs = deadline - Date.now()
       if (records.length > 0 || remainingMs <= 0) return records
       await this.waitForRecords(remainingMs)
-      if (this.closed || this.coordinator.isClosed) return [] // closed while waiting
+      if (this.closed || this.link.isClosed) return [] // closed while waiting
     }
   }
 
@@ -90,7 +96,7 @@ export class Consumer {
 
   /** Moves the position of an owned partition (replay or skip); the next commit may move backwards. */
   seek(partition: number, offset: number): void {
-    this.sync()
+    this.adoptState()
     if (!Number.isInteger(partition) || !this.positions.has(partition)) {
       throw new LogError('UNKNOWN_PARTITION', `member '${this.memberId}' does not own partition ${String(partition)}`)
     }
@@ -109,7 +115,7 @@ export class Consumer {
    * (at-least-once) unless you commit it yourself.
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord, void, undefined> {
-    while (!this.closed && !this.coordinator.isClosed) {
+    while (!this.closed && !this.link.isClosed) {
       const batch = await this.poll({ maxRecords: ITERATOR_BATCH_RECORDS, timeoutMs: ITERATOR_WAIT_MS })
       const generation = this.generation
       const processed = new Map<number, number>()
@@ -132,8 +138,8 @@ export class Consumer {
     if (this.closed) return
     this.closed = true
     clearInterval(this.heartbeatTimer)
-    this.coordinator.leave(this.memberId)
     this.positions.clear()
+    await this.link.leave(this.memberId).catch(() => undefined) // an owner that is gone forgets the member anyway
   }
 
   get isClosed(): boolean {
@@ -142,23 +148,31 @@ export class Consumer {
 
   // -------------------------------------------------------------------------------------------
 
-  /** Catches up with the coordinator: after a rebalance, positions restart from committed offsets. */
-  private sync(): void {
+  /** Catches up with the coordinator, rejoining if the member was removed (silent too long, or a new owner). */
+  private async sync(): Promise<void> {
     this.checkOpen()
-    if (!this.coordinator.isMember(this.memberId)) this.coordinator.join(this.memberId) // removed while silent: rejoin
-    const view = this.coordinator.heartbeat(this.memberId)
-    if (view.generation === this.generation) return
-    this.generation = view.generation
-    this.positions.clear()
-    this.rewinds.clear()
-    for (const partition of view.assignment) this.positions.set(partition, this.startingPosition(partition))
+    if (this.link.state(this.memberId) === undefined) await this.link.join(this.memberId)
+    this.link.heartbeat(this.memberId)
+    this.adoptState()
   }
 
-  private startingPosition(partition: number): number {
+  /** After a rebalance, positions restart from the committed offsets; a removed member owns nothing. */
+  private adoptState(): void {
+    this.checkOpen()
+    const state = this.link.state(this.memberId)
+    const generation = state?.generation ?? -1
+    if (generation === this.generation) return
+    this.generation = generation
+    this.positions.clear()
+    this.rewinds.clear()
+    if (state) for (const partition of state.assignment) this.positions.set(partition, this.startingPosition(state, partition))
+  }
+
+  private startingPosition(state: MemberState, partition: number): number {
     const target = this.partitions[partition]!
-    const start = this.coordinator.startingOffset(partition)
+    const start = state.starts.get(partition)
     if (start !== undefined && start >= target.startOffset && start <= target.highWatermark) return start
-    return this.coordinator.options.autoOffsetReset === 'earliest' ? target.startOffset : target.highWatermark
+    return this.link.options.autoOffsetReset === 'earliest' ? target.startOffset : target.highWatermark
   }
 
   /** Reads up to `maxRecords`, taking partitions in turn (a different first one each call). */
@@ -180,10 +194,10 @@ export class Consumer {
   /** Resolves when an owned partition gets a record, the group rebalances, or `timeoutMs` passes. */
   private async waitForRecords(timeoutMs: number): Promise<void> {
     const stop = new AbortController()
-    const waits = [...this.positions].map(([partition, position]) => this.partitions[partition]!.log.waitForRecords(position, stop.signal))
+    const waits = [...this.positions].map(([partition, position]) => this.partitions[partition]!.waitForRecords(position, stop.signal))
     let removeListener: (() => void) | undefined
     let timer: NodeJS.Timeout | undefined
-    waits.push(new Promise<void>((resolve) => (removeListener = this.coordinator.onChange(resolve))))
+    waits.push(new Promise<void>((resolve) => (removeListener = this.link.onChange(resolve))))
     waits.push(new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))))
     try {
       await Promise.race(waits)
@@ -196,7 +210,7 @@ export class Consumer {
 
   private async commitOffsets(generation: number, offsets: [number, number][]): Promise<void> {
     const rewinds = new Set(offsets.filter(([partition]) => this.rewinds.has(partition)).map(([partition]) => partition))
-    await this.coordinator.commit(this.memberId, generation, offsets, rewinds)
+    await this.link.commit(this.memberId, generation, offsets, rewinds)
     for (const partition of rewinds) this.rewinds.delete(partition)
   }
 
@@ -206,7 +220,7 @@ export class Consumer {
     try {
       await this.commitOffsets(generation, offsets)
     } catch (error) {
-      if (!(error instanceof LogError) || (error.code !== 'FENCED' && error.code !== 'LOG_CLOSED' && error.code !== 'UNKNOWN_MEMBER')) throw error
+      if (!(error instanceof LogError) || !QUIET_COMMIT_FAILURES.has(error.code)) throw error
     }
   }
 
@@ -222,17 +236,13 @@ export class Consumer {
   }
 
   private heartbeat(): void {
-    if (this.closed || this.coordinator.isClosed) return
-    try {
-      if (this.coordinator.isMember(this.memberId)) this.coordinator.heartbeat(this.memberId)
-    } catch {
-      // the next poll reports it
-    }
+    if (this.closed || this.link.isClosed) return
+    this.link.heartbeat(this.memberId)
   }
 
   private checkOpen(): void {
     if (this.closed) throw new LogError('LOG_CLOSED', `consumer '${this.memberId}' is closed`)
-    if (this.coordinator.isClosed) throw new LogError('LOG_CLOSED', `consumer group '${this.coordinator.groupId}' is closed`)
+    if (this.link.isClosed) throw new LogError('LOG_CLOSED', `consumer group '${this.link.groupId}' is closed`)
   }
 }
 

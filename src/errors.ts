@@ -21,6 +21,7 @@ export type LogErrorCode =
   | 'TOPIC_MISMATCH'
   | 'FENCED'
   | 'UNKNOWN_MEMBER'
+  | 'DISCONNECTED'
 
 export interface LogErrorDetails {
   offset?: number

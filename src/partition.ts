@@ -2,6 +2,7 @@
  * Partition: one partition of a topic, a SegmentedLog whose record payloads are envelopes
  * (key, headers, value; format.ts) and whose frame timestamps are the records' timestamps.
  */
+import { LogError } from './errors.js'
 import { decodeEnvelope } from './format.js'
 import { EnvelopeBatch, type ProducerRecord, prepareRecord } from './producer-record.js'
 import type { SegmentedLog } from './segmented-log.js'
@@ -24,27 +25,58 @@ export interface PartitionRecordsOptions {
   signal?: AbortSignal
 }
 
+/** How a partition's records are appended: by its own writer log, or forwarded to the topic's owner. */
+export type EnvelopeAppender = (partition: number, batch: EnvelopeBatch) => Promise<number>
+
 export class Partition {
+  private logValue: SegmentedLog
+  /** Handles that forward to an owner: the owner's high watermark as last announced; else Infinity. */
+  private announcedEnd = Infinity
+  private forwarded = false
+  private readonly endWaiters = new Set<() => void>()
+
   constructor(
     readonly topic: string,
     readonly id: number,
-    /** The partition's storage. */
-    readonly log: SegmentedLog,
-  ) {}
+    log: SegmentedLog,
+    private readonly appender: EnvelopeAppender,
+  ) {
+    this.logValue = log
+  }
+
+  /** The partition's storage (a reader of the owner's files when this handle forwards to an owner). */
+  get log(): SegmentedLog {
+    return this.logValue
+  }
+
+  /** @internal Switches the storage handle: the owner's writer log, or a reader of the owner's files. */
+  attach(log: SegmentedLog, forwarded: boolean, announcedEnd = Infinity): void {
+    this.logValue = log
+    this.forwarded = forwarded
+    this.announcedEnd = announcedEnd
+    this.wakeEndWaiters()
+  }
+
+  /** @internal The owner announced its high watermark (forwarding handles only). */
+  announceEnd(end: number): void {
+    if (!this.forwarded || end <= this.announcedEnd) return
+    this.announcedEnd = end
+    this.wakeEndWaiters()
+  }
 
   /** Appends one record; resolves to its offset. */
   async append(record: ProducerRecord): Promise<number> {
-    return this.appendEnvelopes(new EnvelopeBatch([prepareRecord(record, 0)]))
-  }
-
-  /** Appends a batch of envelopes atomically (all or none); resolves to the first offset. */
-  appendEnvelopes(batch: EnvelopeBatch): Promise<number> {
-    return this.log.appendFrom(batch.count, batch, { timestampMs: batch.timestampsMs(Date.now()) })
+    const prepared = prepareRecord(record, 0)
+    prepared.partition = this.id
+    return this.appender(this.id, new EnvelopeBatch([prepared]))
   }
 
   /** The record at `offset` (value, key and header values are views, not copies). */
   read(offset: number): ConsumedRecord {
-    const { timestampMs, value } = this.log.readRecord(offset)
+    if (this.forwarded && offset >= this.highWatermark && Number.isSafeInteger(offset)) {
+      throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} is not below the high watermark ${this.highWatermark}`, { offset })
+    }
+    const { timestampMs, value } = this.logValue.readRecord(offset)
     return this.toConsumed(offset, timestampMs, value)
   }
 
@@ -63,24 +95,65 @@ export class Partition {
 
   /** Records in offset order; with `follow`, waits for new ones until `signal` aborts. */
   async *records(options: PartitionRecordsOptions = {}): AsyncGenerator<ConsumedRecord, void, undefined> {
-    for await (const record of this.log.records(options)) yield this.toConsumed(record.offset, record.timestampMs, record.value)
+    if (!this.forwarded) {
+      for await (const record of this.logValue.records(options)) yield this.toConsumed(record.offset, record.timestampMs, record.value)
+      return
+    }
+    const { to, follow = false, signal } = options
+    let offset = options.from ?? this.startOffset
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new LogError('INVALID_ARGUMENT', `from must be an offset, got ${String(offset)}`)
+    if (to !== undefined && (!Number.isSafeInteger(to) || to < 0)) throw new LogError('INVALID_ARGUMENT', `to must be an offset, got ${String(to)}`)
+    for (;;) {
+      if (signal?.aborted) return
+      const end = Math.min(to ?? Infinity, this.highWatermark)
+      while (offset < end) {
+        yield this.read(offset++)
+        if (signal?.aborted) return
+      }
+      if ((to !== undefined && offset >= to) || !follow) return
+      await this.waitForRecords(offset, signal)
+    }
+  }
+
+  /** Resolves when the high watermark passes `offset`, the handle closes, or `signal` aborts. */
+  waitForRecords(offset: number, signal?: AbortSignal): Promise<void> {
+    if (!this.forwarded) return this.logValue.waitForRecords(offset, signal)
+    if (this.highWatermark > offset || signal?.aborted || this.logValue.isClosed) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        if (this.forwarded && this.highWatermark <= offset && !signal?.aborted && !this.logValue.isClosed) return
+        this.endWaiters.delete(wake)
+        signal?.removeEventListener('abort', wake)
+        resolve()
+      }
+      this.endWaiters.add(wake)
+      signal?.addEventListener('abort', wake)
+    })
   }
 
   /** First offset whose timestamp is ≥ `timestampMs`, or undefined. */
   offsetForTimestamp(timestampMs: number): number | undefined {
-    return this.log.offsetForTimestamp(timestampMs)
+    const offset = this.logValue.offsetForTimestamp(timestampMs)
+    return offset === undefined || offset >= this.highWatermark ? undefined : offset
   }
 
   get startOffset(): number {
-    return this.log.startOffset
+    return this.logValue.startOffset
   }
 
   get endOffset(): number {
-    return this.log.endOffset
+    return this.forwarded ? this.highWatermark : this.logValue.endOffset
   }
 
   /** Offsets below this are acknowledged: what consumers may read. */
   get highWatermark(): number {
-    return this.log.highWatermark
+    if (!this.forwarded) return this.logValue.highWatermark
+    if (this.announcedEnd > this.logValue.highWatermark) this.logValue.refresh()
+    return Math.min(this.announcedEnd, this.logValue.highWatermark)
+  }
+
+  /** @internal Wakes waiters (the end moved, the handle switched or closed). */
+  wakeEndWaiters(): void {
+    for (const wake of [...this.endWaiters]) wake()
   }
 }

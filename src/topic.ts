@@ -10,17 +10,22 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { ConsumerGroup, type ConsumerGroupOptions, resolveGroupOptions } from './consumer-group.js'
-import { LogError, ioError } from './errors.js'
+import { LogError, ioError, isLogError } from './errors.js'
 import { TOPIC_METADATA_FILE, type TopicMetadata, decodeTopicMetadata, encodeTopicMetadata } from './format.js'
 import { writeFileAtomic } from './fs-util.js'
-import { GroupCoordinator, type GroupOptions } from './group-coordinator.js'
+import type { GroupOptions } from './group-coordinator.js'
+import { type GroupLink, LocalGroupLink, SwitchableGroupLink } from './group-link.js'
+import { DirectoryLock } from './lock.js'
 import { partitionForKey } from './murmur2.js'
-import { OffsetStore, checkGroupId } from './offset-store.js'
+import { checkGroupId } from './offset-store.js'
 import { type SegmentedLogOptions, resolveOptions } from './options.js'
+import { OwnerClient, RemoteGroupLink, RetryElsewhere, encodeForwarded, ownerAddress } from './owner-client.js'
 import { Partition } from './partition.js'
 import { EnvelopeBatch, type PreparedRecord, type ProducerRecord, keyBytes, prepareRecord } from './producer-record.js'
 import { SegmentedLog } from './segmented-log.js'
+import { TopicOwner } from './topic-owner.js'
 
 export interface TopicOptions extends SegmentedLogOptions {
   /** Partition count, fixed at creation (default 1, at most 10,000). Reopening with another count is TOPIC_MISMATCH. */
@@ -35,48 +40,102 @@ export interface SendResult {
 const PARTITIONS_MAX = 10_000
 /** Options that describe one open handle, not the topic, and are never stored in topic.json. */
 const PER_OPEN_OPTIONS = ['readOnly', 'mmap'] as const
+/** How long opening (or taking over after the owner died) keeps trying before it gives up. */
+const OWNER_WAIT_MS = 10_000
+const OWNER_RETRY_MS = 5
+
+/**
+ * What this handle is: the topic's owner (it writes; others forward to it), a forwarder (another
+ * thread or process owns the topic), a readOnly reader, or between two of those after its owner went away.
+ */
+type Role =
+  | { kind: 'owner'; owner: TopicOwner; lock: DirectoryLock }
+  | { kind: 'forwarder'; client: OwnerClient; links: Map<string, RemoteGroupLink> }
+  | { kind: 'reader' }
+  | { kind: 'switching' }
+  | { kind: 'failed'; error: LogError }
 
 interface GroupEntry {
   options: GroupOptions
-  coordinator: Promise<GroupCoordinator>
+  explicit: boolean
+  link: Promise<SwitchableGroupLink>
 }
+
+/** A batch bound for one partition. */
+type PartitionBatch = [partition: number, batch: EnvelopeBatch]
 
 export class Topic {
   readonly name: string
   private readonly partitionList: Partition[]
   private readonly groups = new Map<string, GroupEntry>()
+  private role: Role = { kind: 'switching' }
+  /** Settles when the handle has a role again after its owner went away. */
+  private ready: Promise<void> = Promise.resolve()
+  private roleWaiters: (() => void)[] = []
   private nextPartition = 0
   private closed = false
 
   private constructor(
     readonly dir: string,
     logs: SegmentedLog[],
+    private readonly logOptions: SegmentedLogOptions,
   ) {
     this.name = path.basename(dir)
-    this.partitionList = logs.map((log, id) => new Partition(this.name, id, log))
+    this.partitionList = logs.map((log, id) => new Partition(this.name, id, log, (partition, batch) => this.appendGroups([[partition, batch]]).then((firsts) => firsts[0]!)))
   }
 
-  /** Opens the topic in `dir`, creating it (with `partitions`, default 1) if it does not exist. */
+  /**
+   * Opens the topic in `dir`, creating it (with `partitions`, default 1) if it does not exist. The
+   * first handle on the machine becomes the owner; a handle opened while another thread or process
+   * owns the topic forwards its writes and group calls to that owner and reads the files itself.
+   */
   static async open(dir: string, options: TopicOptions = {}): Promise<Topic> {
     if (typeof dir !== 'string' || dir.length === 0) throw new LogError('INVALID_ARGUMENT', 'dir must be a non-empty string')
     if (options === null || typeof options !== 'object') throw new LogError('INVALID_ARGUMENT', 'options must be an object')
     const { partitions, ...logOptions } = options
     resolveOptions(logOptions) // refuse bad options before touching the disk
+    checkPartitionCount(partitions)
     const absolute = path.resolve(dir)
-    const metadata = readOrCreateMetadata(absolute, partitions, logOptions)
-    const merged = { ...metadata.logOptions, ...logOptions }
-    const logs: SegmentedLog[] = []
-    try {
-      for (let i = 0; i < metadata.partitions; i++) logs.push(await SegmentedLog.open(path.join(absolute, `partition-${i}`), merged))
-    } catch (error) {
-      await Promise.all(logs.map((log) => log.close()))
-      throw error
+    if (logOptions.readOnly) {
+      const metadata = readMetadata(absolute, partitions)
+      if (!metadata) throw new LogError('INVALID_ARGUMENT', 'readOnly open of a topic that does not exist', { path: absolute })
+      const topic = new Topic(absolute, await openLogs(absolute, metadata.partitions, { mmap: logOptions.mmap, readOnly: true }), logOptions)
+      topic.role = { kind: 'reader' }
+      return topic
     }
-    return new Topic(absolute, logs)
+    try {
+      fs.mkdirSync(absolute, { recursive: true })
+    } catch (error) {
+      throw ioError('could not create the topic directory', error, absolute)
+    }
+    const deadline = Date.now() + OWNER_WAIT_MS
+    for (;;) {
+      const lock = tryLock(absolute)
+      if (lock) {
+        const metadata = guard(lock, () => readOrCreateMetadata(absolute, partitions, logOptions))
+        const logs = await guardAsync(lock, () => openLogs(absolute, metadata.partitions, { ...metadata.logOptions, ...logOptions }))
+        const topic = new Topic(absolute, logs, logOptions)
+        await topic.becomeOwner(lock)
+        return topic
+      }
+      const metadata = readMetadata(absolute, partitions)
+      if (metadata) {
+        const topic = new Topic(absolute, await openLogs(absolute, metadata.partitions, { mmap: logOptions.mmap, readOnly: true }), logOptions)
+        if (await topic.connect()) return topic
+        await topic.closeLogs()
+      }
+      if (Date.now() > deadline) throw new LogError('LOCKED', 'the topic is held by an owner that does not answer', { path: absolute })
+      await sleep(OWNER_RETRY_MS)
+    }
   }
 
   get partitionCount(): number {
     return this.partitionList.length
+  }
+
+  /** Whether this handle owns the topic (writes it and serves the others). */
+  get isOwner(): boolean {
+    return this.role.kind === 'owner'
   }
 
   /** Partition `i` (UNKNOWN_PARTITION if there is none). */
@@ -110,49 +169,215 @@ export class Topic {
       if (indexes) indexes.push(index)
       else byPartition.set(partition, [index])
     }
+    const groups: PartitionBatch[] = [...byPartition].map(([partition, indexes]) => [partition, new EnvelopeBatch(prepared, indexes.length === prepared.length ? undefined : indexes)])
+    const firsts = await this.appendGroups(groups)
     const results: SendResult[] = new Array(records.length)
-    await Promise.all(
-      [...byPartition].map(async ([partition, indexes]) => {
-        const batch = new EnvelopeBatch(prepared, indexes.length === prepared.length ? undefined : indexes)
-        const first = await this.partitionList[partition]!.appendEnvelopes(batch)
-        for (let i = 0; i < indexes.length; i++) results[indexes[i]!] = { partition, offset: first + i }
-      }),
-    )
+    groups.forEach(([partition], g) => {
+      const indexes = byPartition.get(partition)!
+      for (let i = 0; i < indexes.length; i++) results[indexes[i]!] = { partition, offset: firsts[g]! + i }
+    })
     return results
   }
 
   /**
    * The consumer group `groupId` of this topic. Every handle of one group id shares one
-   * coordinator; the first call's options define the group (different options later are refused).
+   * coordinator (the owner's); the first call's options define the group (different options later are refused).
    */
   consumerGroup(groupId: string, options?: ConsumerGroupOptions): ConsumerGroup {
     this.checkOpen()
     checkGroupId(groupId)
+    if (this.role.kind === 'reader') throw new LogError('READ_ONLY', 'consumer groups need a handle that is not readOnly', { path: this.dir })
     const resolved = resolveGroupOptions(options)
     let entry = this.groups.get(groupId)
     if (entry && options !== undefined && JSON.stringify(entry.options) !== JSON.stringify(resolved)) {
       throw new LogError('INVALID_ARGUMENT', `consumer group '${groupId}' is already open with other options`)
     }
     if (!entry) {
-      const groupDir = path.join(this.dir, 'groups', groupId, 'offsets')
-      const ends = (partition: number): number => this.partitionList[partition]!.highWatermark
-      const coordinator = OffsetStore.open(groupDir).then((offsets) => new GroupCoordinator(groupId, this.partitionCount, resolved, offsets, ends))
-      coordinator.catch(() => this.groups.delete(groupId))
-      entry = { options: resolved, coordinator }
+      const explicit = options !== undefined
+      const link = this.linkFor(groupId, resolved, explicit).then((inner) => new SwitchableGroupLink(inner))
+      link.catch(() => this.groups.delete(groupId))
+      entry = { options: resolved, explicit, link }
       this.groups.set(groupId, entry)
     }
-    const { coordinator } = entry
-    return new ConsumerGroup(groupId, () => this.whileOpen(coordinator), this.partitionList)
+    const { link } = entry
+    return new ConsumerGroup(groupId, () => this.whileOpen(link), this.partitionList)
   }
 
-  /** Closes the topic's groups and partitions. Later calls throw LOG_CLOSED. */
+  /** Closes the topic's groups and partitions (an owner first finishes what it was asked). Later calls throw LOG_CLOSED. */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    const coordinators = await Promise.allSettled([...this.groups.values()].map((entry) => entry.coordinator))
-    await Promise.all(coordinators.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)))
+    const role = this.role
+    this.setRole({ kind: 'failed', error: new LogError('LOG_CLOSED', `topic '${this.name}' is closed`) })
+    if (role.kind === 'owner') await role.owner.close()
+    if (role.kind === 'forwarder') {
+      role.client.close()
+      for (const link of role.links.values()) link.close()
+    }
+    await this.closeLogs()
+    if (role.kind === 'owner') role.lock.release()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Roles
+
+  /** Starts serving other handles; `lock` (the topic's) is held until close. */
+  private async becomeOwner(lock: DirectoryLock): Promise<void> {
+    const owner = new TopicOwner(this.dir, this.partitionList)
+    try {
+      await owner.listen(ownerAddress(this.dir))
+    } catch (error) {
+      await owner.close()
+      await this.closeLogs()
+      lock.release()
+      throw ioError("could not listen for the topic's other handles", error, this.dir)
+    }
+    this.setRole({ kind: 'owner', owner, lock })
+    for (const [groupId, entry] of this.groups) {
+      const coordinator = await owner.coordinator(groupId, entry.options, entry.explicit)
+      ;(await entry.link).switchTo(new LocalGroupLink(coordinator))
+    }
+  }
+
+  /** Connects to the owner; false when nobody answers (the owner is starting or just died). */
+  private async connect(): Promise<boolean> {
+    let client: OwnerClient
+    try {
+      client = await OwnerClient.connect(ownerAddress(this.dir), {
+        ends: (ends) => {
+          for (const [partition, end] of ends) this.partitionList[partition]?.announceEnd(end)
+        },
+        group: (groupId, states, closed) => {
+          if (this.role.kind === 'forwarder' && this.role.client === client) this.role.links.get(groupId)?.receiveStates(states, closed)
+        },
+        lost: () => this.ownerLost(client),
+      })
+    } catch {
+      return false
+    }
+    let hello: { partitions: number; ends: number[] }
+    try {
+      hello = (await client.request({ op: 'hello' })) as typeof hello
+    } catch {
+      client.close()
+      return false
+    }
+    if (hello.partitions !== this.partitionList.length) {
+      client.close()
+      throw new LogError('TOPIC_MISMATCH', `the owner serves ${hello.partitions} partitions, topic.json says ${this.partitionList.length}`, { path: this.dir })
+    }
+    const links = new Map<string, RemoteGroupLink>()
+    this.partitionList.forEach((partition, i) => partition.attach(partition.log, true, hello.ends[i]))
+    this.setRole({ kind: 'forwarder', client, links })
+    for (const [groupId, entry] of this.groups) (await entry.link).switchTo(this.remoteLink(groupId, entry.options, entry.explicit))
+    return true
+  }
+
+  /** The owner went away: take its place, or forward to whoever did. */
+  private ownerLost(client: OwnerClient): void {
+    const role = this.role
+    if (this.closed || role.kind !== 'forwarder' || role.client !== client) return
+    for (const link of role.links.values()) link.detach()
+    this.setRole({ kind: 'switching' })
+    this.ready = this.takeOverOrReconnect()
+  }
+
+  private async takeOverOrReconnect(): Promise<void> {
+    const deadline = Date.now() + OWNER_WAIT_MS
+    let lastError: unknown
+    while (!this.closed) {
+      try {
+        const lock = tryLock(this.dir)
+        if (lock) {
+          const writers = await guardAsync(lock, () => openLogs(this.dir, this.partitionList.length, { ...readMetadata(this.dir, this.partitionList.length)!.logOptions, ...this.logOptions }))
+          const readers = this.partitionList.map((partition) => partition.log)
+          this.partitionList.forEach((partition, i) => partition.attach(writers[i]!, false))
+          await Promise.all(readers.map((reader) => reader.close()))
+          return await this.becomeOwner(lock)
+        }
+        if (await this.connect()) return
+      } catch (error) {
+        lastError = error
+      }
+      if (Date.now() > deadline) break
+      await sleep(OWNER_RETRY_MS)
+    }
+    if (this.closed) return
+    const error = new LogError('DISCONNECTED', 'the topic lost its owner and no handle could take its place', { cause: lastError, path: this.dir })
+    this.setRole({ kind: 'failed', error })
+  }
+
+  private setRole(role: Role): void {
+    this.role = role
+    for (const wake of this.roleWaiters.splice(0)) wake()
+    for (const partition of this.partitionList) partition.wakeEndWaiters()
+  }
+
+  /** Resolves once the role is no longer `role`. */
+  private roleChange(role: Role): Promise<void> {
+    if (this.role !== role) return Promise.resolve()
+    return new Promise((resolve) => this.roleWaiters.push(resolve))
+  }
+
+  private linkFor(groupId: string, options: GroupOptions, explicit: boolean): Promise<GroupLink> {
+    const role = this.role
+    if (role.kind === 'owner') return role.owner.coordinator(groupId, options, explicit).then((coordinator) => new LocalGroupLink(coordinator))
+    if (role.kind === 'forwarder') return Promise.resolve(this.remoteLink(groupId, options, explicit))
+    return this.ready.then(() => this.linkFor(groupId, options, explicit))
+  }
+
+  private remoteLink(groupId: string, options: GroupOptions, explicit: boolean): RemoteGroupLink {
+    const role = this.role
+    if (role.kind !== 'forwarder') throw new LogError('DISCONNECTED', 'no owner connection')
+    const link = new RemoteGroupLink(groupId, options, explicit, (header) => this.requestOwner(role, header))
+    role.links.set(groupId, link)
+    return link
+  }
+
+  /** A request to the owner behind `role`; DISCONNECTED once that owner is gone (callers retry through the current link). */
+  private async requestOwner(role: Role & { kind: 'forwarder' }, header: Record<string, unknown>): Promise<unknown> {
+    try {
+      return await role.client.request(header)
+    } catch (error) {
+      if (!(error instanceof RetryElsewhere)) throw error
+      throw new LogError('DISCONNECTED', "the topic's owner is closing; retry")
+    }
+  }
+
+  /** Appends each partition's batch: locally as the owner, else forwarded (resent if the owner was closing). */
+  private async appendGroups(groups: readonly PartitionBatch[]): Promise<number[]> {
+    for (;;) {
+      await this.ready
+      const role = this.role
+      switch (role.kind) {
+        case 'owner': {
+          const now = Date.now()
+          return Promise.all(groups.map(([partition, batch]) => this.partitionList[partition]!.log.appendFrom(batch.count, batch, { timestampMs: batch.timestampsMs(now) })))
+        }
+        case 'reader':
+          throw new LogError('READ_ONLY', 'this topic handle was opened readOnly', { path: this.dir })
+        case 'failed':
+          throw role.error
+        case 'switching':
+          await this.roleChange(role)
+          continue
+        case 'forwarder':
+          try {
+            const forwarded = groups.map(([partition, batch]) => ({ partition, count: batch.count, payloadBytes: (i: number) => batch.payloadBytes(i), write: (buf: Buffer, at: number, i: number) => batch.write(buf, at, i), timestampsMs: (now: number) => batch.timestampsMs(now) }))
+            return (await role.client.request({ op: 'send', groups: groups.map(([partition, batch]) => [partition, batch.count]) }, encodeForwarded(forwarded))) as number[]
+          } catch (error) {
+            if (!(error instanceof RetryElsewhere)) throw error
+            await this.roleChange(role) // the owner closed before starting it: send it to the next one
+          }
+      }
+    }
+  }
+
+  private async closeLogs(): Promise<void> {
     await Promise.all(this.partitionList.map((partition) => partition.log.close()))
   }
+
+  // -------------------------------------------------------------------------------------------
 
   private place(record: PreparedRecord, spread: number): number {
     if (record.partition !== undefined) return record.partition
@@ -184,33 +409,75 @@ export class Topic {
   }
 }
 
-function readOrCreateMetadata(dir: string, partitions: number | undefined, logOptions: SegmentedLogOptions): TopicMetadata {
-  const file = path.join(dir, TOPIC_METADATA_FILE)
+function checkPartitionCount(partitions: number | undefined): void {
   if (partitions !== undefined && (!Number.isInteger(partitions) || partitions < 1 || partitions > PARTITIONS_MAX)) {
     throw new LogError('INVALID_ARGUMENT', `partitions must be an integer in [1, ${PARTITIONS_MAX}], got ${String(partitions)}`)
   }
-  let bytes: Buffer | undefined
+}
+
+/** The topic's lock, or undefined when a live handle elsewhere holds it. */
+function tryLock(dir: string): DirectoryLock | undefined {
+  try {
+    return DirectoryLock.acquire(dir)
+  } catch (error) {
+    if (isLogError(error, 'LOCKED')) return undefined
+    throw error
+  }
+}
+
+function guard<T>(lock: DirectoryLock, action: () => T): T {
+  try {
+    return action()
+  } catch (error) {
+    lock.release()
+    throw error
+  }
+}
+
+async function guardAsync<T>(lock: DirectoryLock, action: () => Promise<T>): Promise<T> {
+  try {
+    return await action()
+  } catch (error) {
+    lock.release()
+    throw error
+  }
+}
+
+async function openLogs(dir: string, partitions: number, options: SegmentedLogOptions): Promise<SegmentedLog[]> {
+  const logs: SegmentedLog[] = []
+  try {
+    for (let i = 0; i < partitions; i++) logs.push(await SegmentedLog.open(path.join(dir, `partition-${i}`), options))
+  } catch (error) {
+    await Promise.all(logs.map((log) => log.close()))
+    throw error
+  }
+  return logs
+}
+
+/** The stored metadata, or undefined when the topic was not created yet; TOPIC_MISMATCH on another count. */
+function readMetadata(dir: string, partitions: number | undefined): TopicMetadata | undefined {
+  const file = path.join(dir, TOPIC_METADATA_FILE)
+  let bytes: Buffer
   try {
     bytes = fs.readFileSync(file)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('could not read topic metadata', error, file)
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw ioError('could not read topic metadata', error, file)
   }
-  if (bytes) {
-    const metadata = decodeTopicMetadata(bytes, file)
-    if (partitions !== undefined && partitions !== metadata.partitions) {
-      throw new LogError('TOPIC_MISMATCH', `topic has ${metadata.partitions} partitions, opened with ${partitions}`, { path: dir })
-    }
-    return metadata
+  const metadata = decodeTopicMetadata(bytes, file)
+  if (partitions !== undefined && partitions !== metadata.partitions) {
+    throw new LogError('TOPIC_MISMATCH', `topic has ${metadata.partitions} partitions, opened with ${partitions}`, { path: dir })
   }
-  if (logOptions.readOnly) throw new LogError('INVALID_ARGUMENT', 'readOnly open of a topic that does not exist', { path: dir })
+  return metadata
+}
+
+/** Under the topic's lock: the stored metadata, or new metadata written for a new topic. */
+function readOrCreateMetadata(dir: string, partitions: number | undefined, logOptions: SegmentedLogOptions): TopicMetadata {
+  const existing = readMetadata(dir, partitions)
+  if (existing) return existing
   const stored: Record<string, unknown> = { ...logOptions }
   for (const name of PER_OPEN_OPTIONS) delete stored[name]
   const metadata: TopicMetadata = { partitions: partitions ?? 1, createdMs: Date.now(), logOptions: stored }
-  try {
-    fs.mkdirSync(dir, { recursive: true })
-  } catch (error) {
-    throw ioError('could not create the topic directory', error, dir)
-  }
-  writeFileAtomic(file, encodeTopicMetadata(metadata))
+  writeFileAtomic(path.join(dir, TOPIC_METADATA_FILE), encodeTopicMetadata(metadata))
   return metadata
 }

@@ -1,0 +1,254 @@
+/**
+ * OwnerClient: a handle's connection to the topic's owner (topic-owner.ts), from another thread or
+ * process of the same machine. Requests are answered in any order (matched by id); the owner also
+ * pushes high watermarks and member states, which this side hands to its listeners.
+ *
+ * If the connection ends before a request is answered, the request fails with DISCONNECTED (a
+ * forwarded batch may or may not have been appended: the owner died between the two). A request the
+ * owner refused to start because it was closing fails with a RetryElsewhere error, which the
+ * topic turns into a resend to the next owner (nothing was applied).
+ */
+import { createHash } from 'node:crypto'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { LogError } from './errors.js'
+import type { GroupOptions } from './group-coordinator.js'
+import type { GroupInfo, GroupLink, MemberState } from './group-link.js'
+import { MessageReader, type WireHeader, encodeMessage, errorFromWire } from './wire.js'
+import { FORWARDED_RECORD_PREFIX_BYTES, type WireMemberState } from './topic-owner.js'
+
+/** The owner's socket: abstract (no file to go stale) on Linux, a file in the temp dir elsewhere. */
+export function ownerAddress(topicDir: string): string {
+  const digest = createHash('sha256').update(path.resolve(topicDir)).digest('hex').slice(0, 32)
+  return process.platform === 'linux' ? `\0seglog-${digest}` : path.join(os.tmpdir(), `seglog-${digest}.sock`)
+}
+
+/** The owner was closing and did not start the request: send it to the next owner. */
+export class RetryElsewhere extends Error {}
+
+export interface OwnerEvents {
+  ends(ends: [number, number][]): void
+  group(groupId: string, states: [string, WireMemberState][], closed: boolean): void
+  /** The connection ended without close() being called. */
+  lost(): void
+}
+
+interface Pending {
+  resolve: (result: unknown) => void
+  reject: (error: Error) => void
+}
+
+export class OwnerClient {
+  private readonly reader = new MessageReader()
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
+  private closedByUs = false
+
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly events: OwnerEvents,
+  ) {
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const { header } of this.reader.push(chunk)) this.receive(header)
+      } catch {
+        socket.destroy()
+      }
+    })
+    socket.on('error', () => socket.destroy())
+    socket.on('close', () => this.ended())
+  }
+
+  /** Connects to the owner at `address` (rejects when nobody listens there). */
+  static connect(address: string, events: OwnerEvents): Promise<OwnerClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(address)
+      socket.once('error', reject)
+      socket.once('connect', () => {
+        socket.off('error', reject)
+        socket.unref() // like a file handle: an open topic alone does not keep the process alive
+        resolve(new OwnerClient(socket, events))
+      })
+    })
+  }
+
+  request(header: WireHeader, body?: Uint8Array): Promise<unknown> {
+    if (this.socket.destroyed) return Promise.reject(disconnected())
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject })
+      this.socket.ref() // a request waiting for its answer keeps the process alive
+      for (const buffer of encodeMessage({ ...header, id }, body)) this.socket.write(buffer)
+    })
+  }
+
+  get isConnected(): boolean {
+    return !this.socket.destroyed
+  }
+
+  close(): void {
+    this.closedByUs = true
+    this.socket.destroy()
+  }
+
+  private receive(header: WireHeader): void {
+    if (header.push === 'ends') return this.events.ends(header.ends as [number, number][])
+    if (header.push === 'group') return this.events.group(String(header.group), header.states as [string, WireMemberState][], header.closed === true)
+    const pending = this.pending.get(Number(header.id))
+    if (!pending) return
+    this.pending.delete(Number(header.id))
+    if (this.pending.size === 0) this.socket.unref()
+    if (header.retry === true) pending.reject(new RetryElsewhere('the owner is closing'))
+    else if (header.ok === true) pending.resolve(header.result)
+    else pending.reject(errorFromWire(header.error))
+  }
+
+  private ended(): void {
+    const pending = [...this.pending.values()]
+    this.pending.clear()
+    for (const { reject } of pending) reject(disconnected())
+    if (!this.closedByUs) this.events.lost()
+  }
+}
+
+function disconnected(): LogError {
+  return new LogError('DISCONNECTED', "the topic's owner went away before answering; a forwarded batch may or may not have been appended")
+}
+
+/** A batch bound for one partition, as the forwarding side encodes it. */
+export interface ForwardedGroup {
+  partition: number
+  count: number
+  payloadBytes(index: number): number
+  write(buf: Buffer, at: number, index: number): void
+  /** Per record: its timestamp, or NaN for append time (the owner stamps it). */
+  timestampsMs(now: number): number[]
+}
+
+/** The body of a forwarded send: per record u32 payloadBytes, f64 timestampMs, payload (topic-owner.ts). */
+export function encodeForwarded(groups: readonly ForwardedGroup[]): Buffer {
+  let bytes = 0
+  for (const group of groups) for (let i = 0; i < group.count; i++) bytes += FORWARDED_RECORD_PREFIX_BYTES + group.payloadBytes(i)
+  const body = Buffer.allocUnsafe(bytes)
+  let at = 0
+  for (const group of groups) {
+    const timestamps = group.timestampsMs(Number.NaN)
+    for (let i = 0; i < group.count; i++) {
+      const payloadBytes = group.payloadBytes(i)
+      body.writeUInt32LE(payloadBytes, at)
+      body.writeDoubleLE(timestamps[i]!, at + 4)
+      group.write(body, at + FORWARDED_RECORD_PREFIX_BYTES, i)
+      at += FORWARDED_RECORD_PREFIX_BYTES + payloadBytes
+    }
+  }
+  return body
+}
+
+export function memberStateFromWire(state: WireMemberState): MemberState | undefined {
+  if (!state) return undefined
+  return { generation: state.generation, assignment: state.assignment, starts: new Map(state.starts.map(([partition, start]) => [partition, start ?? undefined])) }
+}
+
+/**
+ * A group reached over the owner connection. Member states are what the owner last said (join and
+ * heartbeat answers, pushes after each rebalance). Heartbeats go out at most every
+ * sessionTimeoutMs / 3 per member.
+ */
+export class RemoteGroupLink implements GroupLink {
+  private readonly states = new Map<string, MemberState>()
+  private readonly lastHeartbeatMs = new Map<string, number>()
+  private readonly listeners = new Set<() => void>()
+  private closed = false
+
+  constructor(
+    readonly groupId: string,
+    readonly options: GroupOptions,
+    private readonly explicit: boolean,
+    private readonly request: (header: WireHeader) => Promise<unknown>,
+  ) {}
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  async join(memberId: string | undefined): Promise<string> {
+    const answer = (await this.groupRequest('join', memberId === undefined ? {} : { memberId })) as { memberId: string; state: WireMemberState }
+    this.setState(answer.memberId, answer.state)
+    return answer.memberId
+  }
+
+  state(memberId: string): MemberState | undefined {
+    return this.states.get(memberId)
+  }
+
+  heartbeat(memberId: string): void {
+    const now = Date.now()
+    if (!this.states.has(memberId) || now - (this.lastHeartbeatMs.get(memberId) ?? 0) < this.options.sessionTimeoutMs / 3) return
+    this.lastHeartbeatMs.set(memberId, now)
+    this.groupRequest('heartbeat', { memberId }).then(
+      (answer) => this.setState(memberId, (answer as { state: WireMemberState }).state),
+      (error: unknown) => {
+        if (error instanceof LogError && error.code === 'UNKNOWN_MEMBER') this.setState(memberId, null)
+      },
+    )
+  }
+
+  async commit(memberId: string, generation: number, offsets: readonly [number, number][], rewinds: ReadonlySet<number>): Promise<void> {
+    await this.groupRequest('commit', { memberId, generation, offsets, rewinds: [...rewinds] })
+  }
+
+  async leave(memberId: string): Promise<void> {
+    this.states.delete(memberId)
+    this.lastHeartbeatMs.delete(memberId)
+    await this.groupRequest('leave', { memberId })
+  }
+
+  async info(): Promise<GroupInfo> {
+    const info = (await this.groupRequest('info', {})) as { generation: number; members: GroupInfo['members']; committed: (number | null)[] }
+    return { ...info, committed: info.committed.map((offset) => offset ?? undefined) }
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** The owner pushed new states for this connection's members. */
+  receiveStates(states: [string, WireMemberState][], closed: boolean): void {
+    for (const [memberId, state] of states) if (this.states.has(memberId)) this.setState(memberId, state, false)
+    if (closed) this.closed = true
+    this.notify()
+  }
+
+  /** The handle closed: later calls of its consumers throw LOG_CLOSED. */
+  close(): void {
+    this.closed = true
+    this.states.clear()
+    this.notify()
+  }
+
+  /** This link's connection is gone: its members are no longer known anywhere. */
+  detach(): void {
+    this.states.clear()
+    this.notify()
+  }
+
+  private groupRequest(op: string, fields: WireHeader): Promise<unknown> {
+    return this.request({ op, group: this.groupId, options: this.options, explicit: this.explicit, ...fields })
+  }
+
+  private setState(memberId: string, state: WireMemberState, notify = true): void {
+    const decoded = memberStateFromWire(state)
+    const known = this.states.get(memberId)
+    if (decoded && known && decoded.generation < known.generation) return // an answer overtaken by a push
+    if (decoded) this.states.set(memberId, decoded)
+    else this.states.delete(memberId)
+    if (notify) this.notify()
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener()
+  }
+}

@@ -1,0 +1,339 @@
+/**
+ * TopicOwner: the one handle that writes a topic. Every other handle (other threads and processes
+ * of the machine) forwards to it over a local socket (wire.ts), so the storage layer's single-writer
+ * rule holds by construction: only the owner's SegmentedLogs append, and offsets are handed out by
+ * one event loop.
+ *
+ * The owner also keeps the topic's consumer-group coordinators: members anywhere join, heartbeat,
+ * commit and leave here, and the owner pushes each connection the new state of its members after
+ * every rebalance, and the partitions' high watermarks after every acknowledged append, so that
+ * waiting consumers elsewhere wake at once (no polling). A connection that closes (its process
+ * died, even by SIGKILL) takes its members with it: their partitions move to the live members at
+ * once instead of after sessionTimeoutMs.
+ *
+ * Closing the owner is graceful: requests that arrive once it started closing are answered with
+ * `retry` (never applied), so forwarders resend them to whichever handle owns the topic next.
+ */
+import net from 'node:net'
+import path from 'node:path'
+import { resolveGroupOptions } from './consumer-group.js'
+import { LogError } from './errors.js'
+import { decodeEnvelope, type PayloadSource } from './format.js'
+import { GroupCoordinator, type GroupOptions } from './group-coordinator.js'
+import { groupInfo, memberState, type MemberState } from './group-link.js'
+import { OffsetStore } from './offset-store.js'
+import type { Partition } from './partition.js'
+import { MessageReader, type WireHeader, type WireMessage, encodeMessage, errorToWire } from './wire.js'
+
+interface GroupEntry {
+  options: GroupOptions
+  coordinator: Promise<GroupCoordinator>
+}
+
+/** A member state as plain JSON for the wire. */
+export type WireMemberState = { generation: number; assignment: number[]; starts: [number, number | null][] } | null
+
+export function memberStateToWire(state: MemberState | undefined): WireMemberState {
+  if (!state) return null
+  return { generation: state.generation, assignment: [...state.assignment], starts: [...state.starts].map(([partition, start]) => [partition, start ?? null]) }
+}
+
+/** Per record in a forwarded batch's body: u32 payloadBytes, f64 timestampMs (NaN: append time), payload. */
+export const FORWARDED_RECORD_PREFIX_BYTES = 12
+
+export class TopicOwner {
+  private readonly groups = new Map<string, GroupEntry>()
+  private readonly connections = new Set<OwnerConnection>()
+  private server: net.Server | undefined
+  private closing = false
+  private readonly stopEnds = new AbortController()
+
+  constructor(
+    readonly dir: string,
+    readonly partitions: readonly Partition[],
+  ) {}
+
+  /**
+   * The group's coordinator, opened with `options` on first use. Later callers that gave options
+   * explicitly (`explicit`) must give the same ones.
+   */
+  coordinator(groupId: string, options: GroupOptions, explicit: boolean): Promise<GroupCoordinator> {
+    let entry = this.groups.get(groupId)
+    if (entry && explicit && JSON.stringify(entry.options) !== JSON.stringify(options)) {
+      return Promise.reject(new LogError('INVALID_ARGUMENT', `consumer group '${groupId}' is already open with other options`))
+    }
+    if (!entry) {
+      const resolved = options
+      const groupDir = path.join(this.dir, 'groups', groupId, 'offsets')
+      const ends = (partition: number): number => this.partitions[partition]!.highWatermark
+      const coordinator = OffsetStore.open(groupDir).then((offsets) => new GroupCoordinator(groupId, this.partitions.length, resolved, offsets, ends))
+      coordinator.catch(() => this.groups.delete(groupId))
+      entry = { options: resolved, coordinator }
+      this.groups.set(groupId, entry)
+    }
+    return entry.coordinator
+  }
+
+  /** The group's coordinator if it was opened. */
+  existingCoordinator(groupId: string): Promise<GroupCoordinator> | undefined {
+    return this.groups.get(groupId)?.coordinator
+  }
+
+  /** Starts serving forwarders on `address`, and announcing high watermarks to them. */
+  async listen(address: string): Promise<void> {
+    const server = net.createServer((socket) => this.accept(socket))
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(address, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    server.unref() // an idle owner does not keep its process alive; open connections do
+    this.server = server
+    for (const partition of this.partitions) void this.announceEnds(partition)
+  }
+
+  /** Stops serving (requests from now on are answered `retry`), then closes the groups. */
+  async close(): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    this.stopEnds.abort()
+    const server = this.server
+    await Promise.all([...this.connections].map((connection) => connection.drain()))
+    for (const connection of this.connections) connection.destroy()
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+    const coordinators = await Promise.allSettled([...this.groups.values()].map((entry) => entry.coordinator))
+    await Promise.all(coordinators.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)))
+  }
+
+  get isClosing(): boolean {
+    return this.closing
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy()
+      return
+    }
+    const connection = new OwnerConnection(this, socket)
+    this.connections.add(connection)
+    socket.once('close', () => {
+      this.connections.delete(connection)
+      void connection.forgetMembers()
+    })
+  }
+
+  /** Pushes a partition's high watermark to every connection each time it moves. */
+  private async announceEnds(partition: Partition): Promise<void> {
+    let announced = partition.highWatermark
+    const signal = this.stopEnds.signal
+    while (!signal.aborted && !partition.log.isClosed) {
+      await partition.log.waitForRecords(announced, signal)
+      const end = partition.highWatermark
+      if (end <= announced) continue
+      announced = end
+      for (const connection of this.connections) connection.announceEnd(partition.id, end)
+    }
+  }
+}
+
+/** One forwarder's connection: its requests, the members it added, and what it is told. */
+class OwnerConnection {
+  private readonly reader = new MessageReader()
+  /** Member ids added over this connection, per group id. */
+  private readonly members = new Map<string, Set<string>>()
+  private readonly unsubscribe: (() => void)[] = []
+  private readonly inFlight = new Set<Promise<void>>()
+  private pendingEnds = new Map<number, number>()
+
+  constructor(
+    private readonly owner: TopicOwner,
+    private readonly socket: net.Socket,
+  ) {
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => {
+      let messages: WireMessage[]
+      try {
+        messages = this.reader.push(chunk)
+      } catch {
+        socket.destroy() // a peer that breaks framing is cut off; it reconnects and resends
+        return
+      }
+      for (const message of messages) this.track(this.answer(message))
+    })
+    socket.on('error', () => socket.destroy())
+  }
+
+  announceEnd(partition: number, end: number): void {
+    if (this.pendingEnds.size === 0) setImmediate(() => this.flushEnds())
+    this.pendingEnds.set(partition, end)
+  }
+
+  /** Waits for the requests being served to be answered. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
+  }
+
+  destroy(): void {
+    this.socket.destroy()
+  }
+
+  /** The connection closed: its members leave their groups now (their process may be gone). */
+  async forgetMembers(): Promise<void> {
+    for (const remove of this.unsubscribe.splice(0)) remove()
+    for (const [groupId, memberIds] of this.members) {
+      const coordinator = await this.owner.existingCoordinator(groupId)?.catch(() => undefined)
+      if (coordinator && !coordinator.isClosed) for (const memberId of memberIds) coordinator.leave(memberId)
+    }
+    this.members.clear()
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work)
+    void work.finally(() => this.inFlight.delete(work))
+  }
+
+  private send(header: WireHeader, body?: Uint8Array): void {
+    if (this.socket.destroyed) return
+    for (const buffer of encodeMessage(header, body)) this.socket.write(buffer)
+  }
+
+  private flushEnds(): void {
+    const ends = [...this.pendingEnds]
+    this.pendingEnds = new Map()
+    if (ends.length > 0) this.send({ push: 'ends', ends })
+  }
+
+  private async answer({ header, body }: WireMessage): Promise<void> {
+    const id = header.id
+    if (this.owner.isClosing) return this.send({ id, retry: true })
+    try {
+      const result = await this.perform(header, body)
+      this.send({ id, ok: true, result })
+    } catch (error) {
+      this.send({ id, ok: false, error: errorToWire(error) })
+    }
+  }
+
+  private async perform(header: WireHeader, body: Buffer): Promise<unknown> {
+    switch (header.op) {
+      case 'hello':
+        return { partitions: this.owner.partitions.length, ends: this.owner.partitions.map((partition) => partition.highWatermark) }
+      case 'send':
+        return this.appendForwarded(header.groups, body)
+      case 'join':
+        return this.join(header, header.memberId as string | undefined)
+      case 'heartbeat': {
+        const coordinator = await this.coordinatorOf(header)
+        coordinator.heartbeat(String(header.memberId))
+        return { state: memberStateToWire(memberState(coordinator, String(header.memberId))) }
+      }
+      case 'leave': {
+        const coordinator = await this.coordinatorOf(header)
+        coordinator.leave(String(header.memberId))
+        this.members.get(String(header.group))?.delete(String(header.memberId))
+        return null
+      }
+      case 'commit': {
+        const coordinator = await this.coordinatorOf(header)
+        await coordinator.commit(String(header.memberId), Number(header.generation), header.offsets as [number, number][], new Set(header.rewinds as number[]))
+        return null
+      }
+      case 'info':
+        return groupInfo(await this.coordinatorOf(header))
+      default:
+        throw new LogError('INVALID_ARGUMENT', `unknown operation '${String(header.op)}'`)
+    }
+  }
+
+  /** Every group request carries the group's options (resolved) and whether the caller chose them. */
+  private coordinatorOf(header: WireHeader): Promise<GroupCoordinator> {
+    return this.owner.coordinator(String(header.group), resolveGroupOptions(header.options), header.explicit === true)
+  }
+
+  private async join(header: WireHeader, memberId: string | undefined): Promise<unknown> {
+    const groupId = String(header.group)
+    const coordinator = await this.coordinatorOf(header)
+    let members = this.members.get(groupId)
+    if (!members) {
+      members = new Set()
+      this.members.set(groupId, members)
+      const ids = members
+      this.unsubscribe.push(coordinator.onChange(() => this.pushStates(groupId, coordinator, ids)))
+    }
+    const view = coordinator.join(memberId)
+    members.add(view.memberId)
+    return { memberId: view.memberId, state: memberStateToWire(memberState(coordinator, view.memberId)) }
+  }
+
+  private pushStates(groupId: string, coordinator: GroupCoordinator, memberIds: Set<string>): void {
+    const states: [string, WireMemberState][] = [...memberIds].map((memberId) => [memberId, memberStateToWire(memberState(coordinator, memberId))])
+    for (const [memberId, state] of states) if (state === null) memberIds.delete(memberId)
+    this.send({ push: 'group', group: groupId, states, closed: coordinator.isClosed })
+  }
+
+  /** Appends a forwarded batch, partition by partition; resolves to each group's first offset. */
+  private async appendForwarded(groups: unknown, body: Buffer): Promise<number[]> {
+    if (!Array.isArray(groups)) throw new LogError('INVALID_ARGUMENT', 'send needs partition groups')
+    const sources: [Partition, ForwardedBatch][] = []
+    let position = 0
+    for (const group of groups as [number, number][]) {
+      const [partitionId, count] = group
+      const partition = this.owner.partitions[partitionId]
+      if (!partition || !Number.isInteger(count) || count < 1) throw new LogError('UNKNOWN_PARTITION', `partition ${String(partitionId)} does not exist`)
+      const batch = new ForwardedBatch(body, position, count)
+      position = batch.endPosition
+      sources.push([partition, batch])
+    }
+    if (position !== body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch has trailing bytes')
+    const now = Date.now()
+    return Promise.all(sources.map(([partition, batch]) => partition.log.appendFrom(batch.count, batch, { timestampMs: batch.timestampsMs(now) })))
+  }
+}
+
+/** A forwarded partition group read from a request body; each envelope is checked before use. */
+class ForwardedBatch implements PayloadSource {
+  private readonly positions: number[] = []
+  private readonly sizes: number[] = []
+  private readonly timestamps: number[] = []
+  readonly endPosition: number
+
+  constructor(
+    private readonly body: Buffer,
+    start: number,
+    readonly count: number,
+  ) {
+    let position = start
+    for (let i = 0; i < count; i++) {
+      if (position + FORWARDED_RECORD_PREFIX_BYTES > body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch is cut short')
+      const bytes = body.readUInt32LE(position)
+      const timestampMs = body.readDoubleLE(position + 4)
+      position += FORWARDED_RECORD_PREFIX_BYTES
+      if (position + bytes > body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch is cut short')
+      try {
+        decodeEnvelope(body.subarray(position, position + bytes), i)
+      } catch (error) {
+        throw new LogError('INVALID_ARGUMENT', `forwarded record ${i} is not a valid envelope`, { cause: error })
+      }
+      this.positions.push(position)
+      this.sizes.push(bytes)
+      this.timestamps.push(timestampMs)
+      position += bytes
+    }
+    this.endPosition = position
+  }
+
+  payloadBytes(index: number): number {
+    return this.sizes[index]!
+  }
+
+  write(buf: Buffer, at: number, index: number): void {
+    const position = this.positions[index]!
+    this.body.copy(buf, at, position, position + this.sizes[index]!)
+  }
+
+  timestampsMs(now: number): number[] {
+    return this.timestamps.map((timestampMs) => (Number.isNaN(timestampMs) ? now : timestampMs))
+  }
+}
