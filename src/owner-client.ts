@@ -44,6 +44,8 @@ export class OwnerClient {
   private readonly pending = new Map<number, Pending>()
   private nextId = 1
   private closedByUs = false
+  /** The owner said it is closing: nothing new is sent; the connection ends once every answer is in. */
+  private draining = false
 
   private constructor(
     private readonly socket: net.Socket,
@@ -75,6 +77,7 @@ export class OwnerClient {
   }
 
   request(header: WireHeader, body?: Uint8Array): Promise<unknown> {
+    if (this.draining) return Promise.reject(new RetryElsewhere('the owner is closing'))
     if (this.socket.destroyed) return Promise.reject(disconnected())
     const id = this.nextId++
     return new Promise((resolve, reject) => {
@@ -96,6 +99,10 @@ export class OwnerClient {
   private receive(header: WireHeader): void {
     if (header.push === 'ends') return this.events.ends(header.ends as [number, number][])
     if (header.push === 'group') return this.events.group(String(header.group), header.states as [string, WireMemberState][], header.closed === true)
+    if (header.push === 'closing') {
+      this.draining = true
+      return this.hangUpWhenAnswered()
+    }
     const pending = this.pending.get(Number(header.id))
     if (!pending) return
     this.pending.delete(Number(header.id))
@@ -103,6 +110,11 @@ export class OwnerClient {
     if (header.retry === true) pending.reject(new RetryElsewhere('the owner is closing'))
     else if (header.ok === true) pending.resolve(header.result)
     else pending.reject(errorFromWire(header.error))
+    this.hangUpWhenAnswered()
+  }
+
+  private hangUpWhenAnswered(): void {
+    if (this.draining && this.pending.size === 0) this.socket.end()
   }
 
   private ended(): void {

@@ -38,6 +38,9 @@ export function memberStateToWire(state: MemberState | undefined): WireMemberSta
   return { generation: state.generation, assignment: [...state.assignment], starts: [...state.starts].map(([partition, start]) => [partition, start ?? null]) }
 }
 
+/** How long a closing owner waits for a forwarder to collect its answers and hang up. */
+const CLOSE_WAIT_MS = 2000
+
 /** Per record in a forwarded batch's body: u32 payloadBytes, f64 timestampMs (NaN: append time), payload. */
 export const FORWARDED_RECORD_PREFIX_BYTES = 12
 
@@ -94,15 +97,17 @@ export class TopicOwner {
     for (const partition of this.partitions) void this.announceEnds(partition)
   }
 
-  /** Stops serving (requests from now on are answered `retry`), then closes the groups. */
+  /**
+   * Stops serving: every connection is told `closing`; requests from then on are answered `retry`
+   * (never applied) until the forwarder, having its answers, hangs up. Then the groups close.
+   */
   async close(): Promise<void> {
     if (this.closing) return
     this.closing = true
     this.stopEnds.abort()
     const server = this.server
-    await Promise.all([...this.connections].map((connection) => connection.drain()))
-    for (const connection of this.connections) connection.destroy()
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+    server?.close()
+    await Promise.all([...this.connections].map((connection) => connection.closeGracefully(CLOSE_WAIT_MS)))
     const coordinators = await Promise.allSettled([...this.groups.values()].map((entry) => entry.coordinator))
     await Promise.all(coordinators.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)))
   }
@@ -170,13 +175,15 @@ class OwnerConnection {
     this.pendingEnds.set(partition, end)
   }
 
-  /** Waits for the requests being served to be answered. */
-  async drain(): Promise<void> {
+  /** Tells the forwarder to stop, answers what it sent meanwhile, and waits (up to `waitMs`) for it to hang up. */
+  async closeGracefully(waitMs: number): Promise<void> {
+    if (this.socket.destroyed) return
+    const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()))
+    this.send({ push: 'closing' })
+    const timer = setTimeout(() => this.socket.destroy(), waitMs)
+    await closed
+    clearTimeout(timer)
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
-  }
-
-  destroy(): void {
-    this.socket.destroy()
   }
 
   /** The connection closed: its members leave their groups now (their process may be gone). */
