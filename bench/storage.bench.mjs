@@ -64,13 +64,14 @@ async function dispatch(task) {
     const fixtures = await import('./lib/fixtures.mjs')
     return task.fixtureOp === 'build' ? fixtures.buildFixture(task.fixture) : fixtures.sealFixture(task.fixture)
   }
-  const [append, read, queue, peers] = await Promise.all([
+  const [append, read, queue, peers, scale] = await Promise.all([
     import('./workloads/append.mjs'),
     import('./workloads/read.mjs'),
     import('./workloads/queue.mjs'),
     import('./workloads/peers.mjs'),
+    import('./workloads/scale.mjs'),
   ])
-  const kinds = { ...append, ...read, ...queue, ...peers }
+  const kinds = { ...append, ...read, ...queue, ...peers, ...scale }
   const run = kinds[task.kind]
   if (typeof run !== 'function') throw new Error(`unknown workload kind ${task.kind}`)
   return run({ ...task.params, rounds: task.rounds, dir: task.dir, fixture: task.fixture })

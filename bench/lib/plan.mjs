@@ -27,6 +27,8 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
     queueProduceOpsPerRound: appendRoundRecords(100), // same as b): each round starts on an empty topic
     queueDrainRecords: 1_000_000,
     queueDrainMaxRecords: 1_000,
+    scaleConsumeRecords: quick ? 20_000 : 50_000,
+    scaleProduceBatches: quick ? 200 : 400,
     // Peers (workloads/peers.mjs). SQLite point reads run at about 0.2 M/s: 200,000 reads per round
     // keep its rounds near 1 s; rates are per read either way.
     peerReadsPerRound: 200_000,
@@ -140,7 +142,7 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
   }
   const fixtureSizes = [...new Set([sizes.readLogRecords, ...sizes.growthRecords])].sort((a, b) => a - b)
   for (const records of fixtureSizes) groups.push(readGroup(records))
-  groups.push(queueProduceGroup(job, sizes), queueDrainGroup(job, sizes))
+  groups.push(queueProduceGroup(job, sizes), queueDrainGroup(job, sizes), scaleConsumeGroup(job, sizes), scaleProduceGroup(job, sizes))
   for (const system of ['lmdb', 'sqlite', 'btree']) {
     for (const records of sizes.growthRecords) groups.push(peerReadGroup(job, sizes, system, records))
   }
@@ -297,8 +299,44 @@ function queueDrainGroup(job, sizes) {
   return { name: 'queue-drain', fixture: { kind: 'topic', records, recordBytes: 100, partitions: 1 }, steps: [{ fixtureOp: 'build' }, ...jobs.map((j) => ({ job: j }))] }
 }
 
+/** CPU-bound work per record in the scale rows: 20,000 xorshift steps (about 30 µs here). */
+const SCALE_WORK_ITERATIONS = 20_000
+
+/**
+ * j) A CPU-bound stage scaled across worker threads: 1 and 2 replicas (consumer-group members in
+ * worker threads, forwarding to the main thread, which owns the topic) draining a 4-partition topic.
+ */
+function scaleConsumeGroup(job, sizes) {
+  const records = sizes.scaleConsumeRecords
+  const common = { workload: `j) CPU-bound stage in worker threads, 4 partitions, ${records.toLocaleString('en-US')} records`, records, recordBytes: 100, opsPerRound: records, kind: 'scaleConsume' }
+  const baseline = 'scale/consume-1'
+  const jobs = [1, 2].map((replicas) =>
+    job({
+      ...common,
+      id: `scale/consume-${replicas}`,
+      system: `${replicas} replica${replicas > 1 ? 's' : ''} in worker threads, ~30 µs of CPU per record, poll(200) + commit()${replicas === 1 ? ' [baseline]' : ''}`,
+      params: { replicas, workIterations: SCALE_WORK_ITERATIONS },
+      baseline: replicas === 1 ? undefined : baseline,
+    }),
+  )
+  return { name: 'scale-consume', fixture: { kind: 'topic', records, recordBytes: 100, partitions: 4 }, steps: [{ fixtureOp: 'build' }, ...jobs.map((j) => ({ job: j }))] }
+}
+
+/** k) sendBatch from 4 worker threads at once (forwarded to the owner) against the owner thread alone. */
+function scaleProduceGroup(job, sizes) {
+  const batchesPerRound = sizes.scaleProduceBatches
+  const opsPerRound = batchesPerRound * 1000
+  const common = { workload: `k) produce from threads, 1 partition, batches of 1,000 (16 B key + 2 headers, 100 B value)`, records: opsPerRound, recordBytes: 100, opsPerRound, kind: 'scaleProduce' }
+  const baseline = 'scale/produce-owner'
+  const jobs = [
+    job({ ...common, id: baseline, system: 'Topic sendBatch in the owner thread, sync=never [baseline]', params: { threads: 0, batchesPerRound } }),
+    job({ ...common, id: 'scale/produce-4-threads', system: '4 worker threads sendBatch at once (forwarded to the owner), sync=never', params: { threads: 4, batchesPerRound }, baseline }),
+  ]
+  return { name: 'scale-produce', steps: jobs.map((j) => ({ job: j })) }
+}
+
 /** Display order of the result table: a–c (with peers), d, e, f (seglog, then each peer), g, j/k, h, i. */
-const SECTIONS = ['append-100/', 'append-1024/', 'sync/', 'read/', 'growth/r', 'growth/lmdb-r', 'growth/sqlite-r', 'growth/btree-r', 'growth/append', 'growth/lmdb-a', 'growth/sqlite-a', 'growth/btree-a', 'scan/', 'open/', 'queue-produce/', 'queue-drain/']
+const SECTIONS = ['append-100/', 'append-1024/', 'sync/', 'read/', 'growth/r', 'growth/lmdb-r', 'growth/sqlite-r', 'growth/btree-r', 'growth/append', 'growth/lmdb-a', 'growth/sqlite-a', 'growth/btree-a', 'scan/', 'open/', 'queue-produce/', 'queue-drain/', 'scale/consume', 'scale/produce']
 function sectionOf(id) {
   const section = SECTIONS.findIndex((prefix) => id.startsWith(prefix))
   return section === -1 ? SECTIONS.length : section

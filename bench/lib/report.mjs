@@ -78,6 +78,10 @@ export function checkTargets(rows) {
   }
   const drain = get('queue-drain/poll-commit')
   if (drain) targets.push({ target: 'consumer drain, poll(1,000) + commit(), ≥ 50% of SegmentedLog.records()', value: drain.ratio.value, pass: drain.ratio.value !== null && drain.ratio.value >= 0.5 })
+  const consume = get('scale/consume-2')
+  if (consume) targets.push({ target: 'CPU-bound stage: 2 replicas in worker threads ≥ 1.7× 1 replica', value: consume.ratio.value, pass: consume.ratio.value !== null && consume.ratio.value >= 1.7 })
+  const produce = get('scale/produce-4-threads')
+  if (produce) targets.push({ target: 'sendBatch from 4 worker threads at once ≥ 50% of single-thread sendBatch', value: produce.ratio.value, pass: produce.ratio.value !== null && produce.ratio.value >= 0.5 })
   for (const id of ['queue-produce/encoded-appendBatch', 'queue-drain/for-await', 'queue-drain/poll-nocommit']) {
     const row = get(id)
     if (row) targets.push({ target: `info: ${row.system} / its baseline`, value: row.ratio.value, pass: null })
