@@ -46,6 +46,8 @@ export class OwnerClient {
   private closedByUs = false
   /** The owner said it is closing: nothing new is sent; the connection ends once every answer is in. */
   private draining = false
+  /** Waiters that keep the process alive (see hold). */
+  private holds = 0
 
   private constructor(
     private readonly socket: net.Socket,
@@ -87,6 +89,23 @@ export class OwnerClient {
     })
   }
 
+  /** Keeps the process alive (the socket referenced) until the returned release is called. */
+  hold(): () => void {
+    this.holds++
+    this.socket.ref()
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.holds--
+      this.unrefWhenIdle()
+    }
+  }
+
+  private unrefWhenIdle(): void {
+    if (this.holds === 0 && this.pending.size === 0) this.socket.unref()
+  }
+
   get isConnected(): boolean {
     return !this.socket.destroyed
   }
@@ -106,7 +125,7 @@ export class OwnerClient {
     const pending = this.pending.get(Number(header.id))
     if (!pending) return
     this.pending.delete(Number(header.id))
-    if (this.pending.size === 0) this.socket.unref()
+    this.unrefWhenIdle()
     if (header.retry === true) pending.reject(new RetryElsewhere('the owner is closing'))
     else if (header.ok === true) pending.resolve(header.result)
     else pending.reject(errorFromWire(header.error))

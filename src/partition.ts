@@ -27,6 +27,8 @@ export interface PartitionRecordsOptions {
 
 /** How a partition's records are appended: by its own writer log, or forwarded to the topic's owner. */
 export type EnvelopeAppender = (partition: number, batch: EnvelopeBatch) => Promise<number>
+/** Keeps the process alive while a forwarding handle waits for the owner's news; returns the release. */
+export type KeepAlive = () => () => void
 
 export class Partition {
   private logValue: SegmentedLog
@@ -40,6 +42,7 @@ export class Partition {
     readonly id: number,
     log: SegmentedLog,
     private readonly appender: EnvelopeAppender,
+    private readonly keepAlive: KeepAlive = () => () => undefined,
   ) {
     this.logValue = log
   }
@@ -120,10 +123,12 @@ export class Partition {
     if (!this.forwarded) return this.logValue.waitForRecords(offset, signal)
     if (this.highWatermark > offset || signal?.aborted || this.logValue.isClosed) return Promise.resolve()
     return new Promise<void>((resolve) => {
+      const release = this.keepAlive() // like a readOnly log's watcher: a waiting reader keeps its process alive
       const wake = (): void => {
         if (this.forwarded && this.highWatermark <= offset && !signal?.aborted && !this.logValue.isClosed) return
         this.endWaiters.delete(wake)
         signal?.removeEventListener('abort', wake)
+        release()
         resolve()
       }
       this.endWaiters.add(wake)

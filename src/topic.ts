@@ -81,7 +81,9 @@ export class Topic {
     private readonly logOptions: SegmentedLogOptions,
   ) {
     this.name = path.basename(dir)
-    this.partitionList = logs.map((log, id) => new Partition(this.name, id, log, (partition, batch) => this.appendGroups([[partition, batch]]).then((firsts) => firsts[0]!)))
+    const append = (partition: number, batch: EnvelopeBatch): Promise<number> => this.appendGroups([[partition, batch]]).then((firsts) => firsts[0]!)
+    const keepAlive = (): (() => void) => (this.role.kind === 'forwarder' ? this.role.client.hold() : () => undefined)
+    this.partitionList = logs.map((log, id) => new Partition(this.name, id, log, append, keepAlive))
   }
 
   /**

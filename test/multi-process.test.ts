@@ -6,9 +6,11 @@
  * partitions and what it did not commit is delivered again, and the owner itself can die: a
  * forwarder takes its place without losing a committed offset or an acknowledged record.
  */
+import { spawn } from 'node:child_process'
+import path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type ConsumedRecord, LogError, Topic } from '../src/index.js'
-import { ensureBuilt } from './helpers/build-dist.js'
+import { REPO, ensureBuilt } from './helpers/build-dist.js'
 import { Peer, type PeerRecord } from './helpers/peer.js'
 import { tempDir } from './helpers/temp-dir.js'
 
@@ -142,6 +144,27 @@ describe('Topic shared by threads and processes', () => {
       const records = await polled
       expect(records.map((r) => r.value)).toEqual(['wake'])
       expect(Date.now() - started).toBeLessThan(20_000) // woken by the record, far before the poll's timeout
+    })
+
+    it('keeps a process that follows a topic it does not own alive until the record it waits for arrives', async () => {
+      const dir = tempDir()
+      const owner = await openTopic(dir)
+      const script = [
+        `import { Topic } from ${JSON.stringify(path.join(REPO, 'dist', 'index.js'))}`,
+        `const topic = await Topic.open(${JSON.stringify(dir)})`,
+        `process.send('following')`,
+        `process.channel.unref()`, // only the topic may keep this process alive
+        `for await (const record of topic.partition(0).records({ follow: true })) { console.log(Buffer.from(record.value).toString()); process.exit(0) }`,
+      ].join('\n')
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+      let stdout = ''
+      child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+      await new Promise((resolve) => child.once('message', resolve))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await owner.send({ value: 'awaited' })
+      expect(await exited).toBe(0)
+      expect(stdout.trim()).toBe('awaited')
     })
 
     it.each(['thread', 'process'] as const)('gives the partitions of a member whose %s dies to the live members, and delivers its uncommitted records again', async (kind) => {
