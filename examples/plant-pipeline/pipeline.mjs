@@ -1,0 +1,402 @@
+// The plant-disease pipeline of the talk "Message queues and their role in ML inference", on seglog
+// topics in one directory. Drones photograph numbered positions in a control and a treated area
+// every day; a leaf detector crops the leaves; a demultiplexer fans each crop out to five disease
+// topics; one grader per disease gives each leaf a severity grade 0–4; predictions are stored keyed
+// by (crop, disease) with the model id and version; an aggregator tells, per disease, whether the
+// medicine lowers severity. Then a retrained rust model replays the rust topic: only that grader runs.
+//
+//   drones ─▶ drone-images ─▶ leaf-detector ×R ─▶ leaf-crops ─▶ demux ─▶ disease.rust      ─▶ grader.rust.v1 ×R ─┐
+//                                                                       disease.blight    ─▶ grader.blight.v1 ×R ├▶ predictions ─▶ aggregator
+//                                                                       ... (5 diseases)                  ...   ─┘
+//
+// This thread opens every topic first, so it owns them (writes, group coordination); each stage
+// replica is a worker thread or a child process that opens the topics itself and forwards to it.
+//
+// Run with: npm run demo, or npm run build && node examples/plant-pipeline/pipeline.mjs [flags]
+// (flags: see README.md or --help).
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Topic } from '../../dist/index.js'
+import { ALL_TOPICS, GROUPS, TOPICS, decodePrediction, photoRecord } from './records.mjs'
+import { PredictionStore, progressLine, reportLines } from './report.mjs'
+import { STAGE_KINDS, groupOptions, stageName, startReplica } from './stage.mjs'
+import { AREAS, DISEASES, LEAVES_MAX, MODELS, PHOTO_HEIGHT, PHOTO_WIDTH, latestVersion, photoIdOf, renderPhoto } from './synthetic.mjs'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+
+export const DEFAULTS = {
+  dir: path.join(HERE, '.data'),
+  days: 8,
+  positions: 16, // per area
+  leaves: LEAVES_MAX, // per photo
+  replicas: 2, // of the leaf detector and of each grader
+  detectorReplicas: undefined, // default: replicas
+  demuxReplicas: 1,
+  partitions: 4, // of every topic
+  processes: false, // stage replicas as child processes instead of worker threads
+  kill: null, // 'detector', 'demux' or a disease: kill replica 0 of that stage midway
+  retrain: 'rust', // a disease whose newest grader version replays its topic after the first pass; null for none
+  sessionTimeoutMs: 1500,
+  progressIntervalMs: 1000,
+  timeoutMs: 300_000,
+  log: console.log,
+}
+
+/**
+ * Runs the whole pipeline in a fresh `dir` (removed first) and resolves to a summary:
+ * { options, mode, elapsedMs, photos, crops, stages: [{ name, replicas, killed, processed, written,
+ * busyMs, throughputPerSec, lag }], predictions: { expected, unique, missing, records,
+ * duplicatesAbsorbed, byModel }, table: [row], retrain: { disease, group, processed, before, after,
+ * otherStagesProcessed, topicEndsBefore, topicEndsAfter } | null, killed: {...} | null }.
+ */
+export async function runPipeline(options = {}) {
+  const run = new PipelineRun(resolveOptions(options))
+  try {
+    return await run.execute()
+  } finally {
+    await run.shutdown()
+  }
+}
+
+function resolveOptions(options) {
+  const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) }
+  o.detectorReplicas ??= o.replicas
+  for (const name of ['days', 'positions', 'leaves', 'replicas', 'detectorReplicas', 'demuxReplicas', 'partitions']) {
+    if (!Number.isInteger(o[name]) || o[name] < 1) throw new RangeError(`${name} must be a positive integer, got ${o[name]}`)
+  }
+  if (o.leaves > LEAVES_MAX) throw new RangeError(`leaves must be at most ${LEAVES_MAX}`)
+  if (o.retrain !== null && !(o.retrain in MODELS && latestVersion(o.retrain) > 1)) {
+    throw new RangeError(`retrain must be a disease with a newer grader version (${DISEASES.filter((d) => latestVersion(d) > 1).join(', ')}) or null`)
+  }
+  if (o.kill !== null) {
+    if (o.kill !== 'detector' && o.kill !== 'demux' && !DISEASES.includes(o.kill)) throw new RangeError(`kill must be detector, demux or a disease, got ${o.kill}`)
+    const replicas = o.kill === 'detector' ? o.detectorReplicas : o.kill === 'demux' ? o.demuxReplicas : o.replicas
+    if (replicas < 2) throw new RangeError(`kill=${o.kill} needs at least 2 replicas of that stage, so one survives`)
+  }
+  return o
+}
+
+class PipelineRun {
+  constructor(options) {
+    this.options = options
+    this.mode = options.processes ? 'process' : 'thread'
+    this.photos = AREAS.length * options.positions * options.days
+    this.crops = this.photos * options.leaves
+    this.topics = new Map()
+    this.stages = []
+    this.store = new PredictionStore()
+    this.photosSent = 0
+    this.killed = null
+    this.failures = []
+  }
+
+  async execute() {
+    const o = this.options
+    this.startedAt = Date.now()
+    fs.rmSync(o.dir, { recursive: true, force: true })
+    fs.mkdirSync(o.dir, { recursive: true })
+    for (const name of ALL_TOPICS) this.topics.set(name, await Topic.open(path.join(o.dir, name), { partitions: o.partitions }))
+    this.aggregatorGroup = this.topics.get(TOPICS.predictions).consumerGroup(GROUPS.aggregator, groupOptions(o.sessionTimeoutMs))
+    this.aggregator = await this.aggregatorGroup.join({ memberId: 'aggregator' })
+
+    this.say(`plant pipeline in ${o.dir}: ${this.photos} photos (${AREAS.length} areas × ${o.positions} positions × ${o.days} days), ${o.leaves} leaves each, stages as ${this.mode === 'process' ? 'child processes' : 'worker threads'}`)
+    this.startStage({ kind: 'detector' }, o.detectorReplicas)
+    this.startStage({ kind: 'demux' }, o.demuxReplicas)
+    for (const disease of DISEASES) this.startStage({ kind: 'grader', disease, version: 1 }, o.replicas)
+    const flights = this.flyDrones()
+    await this.waitFor(() => this.firstPassDone(), 'first pass')
+    await flights
+    const firstPass = this.tableRows()
+    const retrain = o.retrain === null ? null : await this.retrain(o.retrain, firstPass)
+    await this.stopReplicas()
+    return this.summarize(firstPass, retrain)
+  }
+
+  say(line) {
+    this.options.log?.(line)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Producing photos
+
+  /** The drones: each day, one photo per position and area, sent as one batch. */
+  async flyDrones() {
+    const { days, positions, leaves } = this.options
+    const topic = this.topics.get(TOPICS.photos)
+    for (let day = 0; day < days; day++) {
+      const batch = []
+      for (const area of AREAS) {
+        for (let position = 0; position < positions; position++) {
+          const pixels = renderPhoto(area, position, day, leaves)
+          batch.push(photoRecord({ photoId: photoIdOf(area, position, day), area, position, day, width: PHOTO_WIDTH, height: PHOTO_HEIGHT, pixels }))
+        }
+      }
+      await topic.sendBatch(batch)
+      this.photosSent += batch.length
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Stages and their replicas
+
+  startStage(base, replicaCount) {
+    const o = this.options
+    const name = stageName(base)
+    const kind = STAGE_KINDS[base.kind]
+    const input = kind.input(base)
+    const stage = { name, base, input, group: this.topics.get(input).consumerGroup(kind.group(base), groupOptions(o.sessionTimeoutMs)), replicas: [], lag: undefined }
+    const victimStage = o.kill !== null && base.version !== 2 && (o.kill === base.kind || o.kill === base.disease)
+    for (let replica = 0; replica < replicaCount; replica++) {
+      const config = { ...base, replica, dir: o.dir, sessionTimeoutMs: o.sessionTimeoutMs }
+      if (victimStage && replica === 0) config.crashAfterRecords = Math.max(1, Math.floor((base.kind === 'detector' ? this.photos : this.crops) / replicaCount / 3))
+      stage.replicas.push(this.startOne(stage, config))
+    }
+    this.stages.push(stage)
+    return stage
+  }
+
+  startOne(stage, config) {
+    const handle = startReplica(config, this.mode)
+    const state = { memberId: `${stage.name}#${config.replica}`, handle, state: 'running', stats: null }
+    handle.onMessage((message) => {
+      if (message.stats) state.stats = message.stats
+      if (message.type === 'crash-point') this.kill(stage, state)
+      if (message.type === 'stopped') state.state = 'stopped'
+      if (message.type === 'failed') this.failures.push(`${state.memberId}: ${message.error}`)
+    })
+    handle.exited.then(({ code, signal, error }) => {
+      if (state.state === 'running') this.failures.push(`${state.memberId} exited unexpectedly (code ${code}, signal ${signal}${error ? `, ${error.stack}` : ''})`)
+      if (state.state === 'stopping') state.state = 'stopped'
+    })
+    return state
+  }
+
+  /** The victim stopped between writing its outputs and committing: kill it for real. */
+  kill(stage, state) {
+    state.state = 'killed'
+    state.handle.kill()
+    this.killed = { stage: stage.name, memberId: state.memberId, mode: this.mode, processed: state.stats.processed, atMs: Date.now() - this.startedAt }
+    this.say(`✗ killing ${state.memberId} (${this.mode === 'process' ? 'SIGKILL' : 'worker.terminate()'}) after it wrote the outputs of ${state.stats.processed} records, before committing them`)
+  }
+
+  async stopReplicas() {
+    const live = this.stages.flatMap((stage) => stage.replicas).filter((replica) => replica.state === 'running')
+    for (const replica of live) {
+      replica.state = 'stopping'
+      replica.handle.post({ type: 'stop' })
+    }
+    await Promise.all(live.map((replica) => withTimeout(replica.handle.exited, 10_000, () => replica.handle.kill())))
+  }
+
+  /** Closes everything still open, and kills replicas left running after a failure. */
+  async shutdown() {
+    for (const replica of this.stages.flatMap((stage) => stage.replicas)) {
+      if (replica.state === 'running' || replica.state === 'stopping') replica.handle.kill()
+    }
+    await Promise.all(this.stages.flatMap((stage) => stage.replicas.map((replica) => replica.handle.exited)))
+    if (this.aggregator && !this.aggregator.isClosed) await this.aggregator.close()
+    for (const topic of this.topics.values()) await topic.close()
+    this.topics.clear()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Aggregating, progress, completion
+
+  /** Aggregates predictions until `done()` holds, printing a progress line every progressIntervalMs. */
+  async waitFor(done, phase) {
+    const { progressIntervalMs, timeoutMs } = this.options
+    let nextProgressAt = Date.now() + progressIntervalMs
+    let nextCheckAt = 0
+    for (;;) {
+      if (this.failures.length > 0) throw new Error(`a stage replica failed during the ${phase}:\n${this.failures.join('\n')}`)
+      if (Date.now() - this.startedAt > timeoutMs) throw new Error(`the ${phase} did not finish within ${timeoutMs} ms; ${await this.progress()}`)
+      const records = await this.aggregator.poll({ maxRecords: 2000, timeoutMs: 50 })
+      for (const record of records) this.store.absorb(decodePrediction(record))
+      if (records.length > 0) await this.aggregator.commit()
+      if (Date.now() >= nextProgressAt) {
+        this.say(await this.progress())
+        nextProgressAt += progressIntervalMs
+      }
+      if (records.length === 0 && Date.now() >= nextCheckAt) {
+        if (await done()) return
+        nextCheckAt = Date.now() + 100
+      }
+    }
+  }
+
+  async progress() {
+    await this.refreshLags()
+    const stages = this.stages.map((stage) => ({ name: stage.name, live: stage.replicas.filter((r) => r.state === 'running').length, processed: processedBy(stage), lag: stage.lag }))
+    return progressLine(Date.now() - this.startedAt, { photosSent: this.photosSent, photos: this.photos }, stages, this.store.byKey.size, this.expectedPredictions())
+  }
+
+  async refreshLags() {
+    for (const stage of this.stages) stage.lag = sumLag(await stage.group.lag())
+  }
+
+  expectedPredictions() {
+    const retrained = this.stages.some((stage) => stage.base.version === 2)
+    return this.crops * (DISEASES.length + (retrained ? 1 : 0))
+  }
+
+  /** Every input consumed and committed by every stage, and every expected prediction aggregated. */
+  async stagesDrained() {
+    if (this.photosSent < this.photos) return false
+    await this.refreshLags()
+    if (this.stages.some((stage) => stage.lag !== 0)) return false
+    return sumLag(await this.aggregatorGroup.lag()) === 0
+  }
+
+  async firstPassDone() {
+    return DISEASES.every((disease) => this.store.count(disease, 1) === this.crops) && (await this.stagesDrained())
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Replay with a retrained model
+
+  /** Starts only the new grader version of `disease`, in a new group that reads its topic from offset 0. */
+  async retrain(disease, firstPass) {
+    const version = latestVersion(disease)
+    const processedBefore = new Map(this.stages.map((stage) => [stage.name, processedBy(stage)]))
+    const topicEndsBefore = this.topicEnds()
+    this.say(`retrain: ${MODELS[disease].id}@${version} replays ${TOPICS.disease(disease)} from offset 0 in the new consumer group ${GROUPS.grader(disease, version)}`)
+    const stage = this.startStage({ kind: 'grader', disease, version }, this.options.replicas)
+    await this.waitFor(async () => this.store.count(disease, version) === this.crops && (await this.stagesDrained()), 'retrain')
+    const otherStagesProcessed = Object.fromEntries([...processedBefore].map(([name, before]) => [name, processedBy(this.stages.find((s) => s.name === name)) - before]))
+    return {
+      disease,
+      version,
+      group: stage.name,
+      inputTopic: stage.input,
+      processed: processedBy(stage),
+      before: firstPass.find((row) => row.disease === disease),
+      after: this.store.row(disease, version),
+      otherStagesProcessed,
+      topicEndsBefore,
+      topicEndsAfter: this.topicEnds(),
+    }
+  }
+
+  topicEnds() {
+    return Object.fromEntries([...this.topics].map(([name, topic]) => [name, Array.from({ length: topic.partitionCount }, (_, p) => topic.partition(p).endOffset)]))
+  }
+
+  tableRows() {
+    return this.store.table()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Summary
+
+  async summarize(firstPass, retrain) {
+    await this.refreshLags()
+    const stages = this.stages.map((stage) => stageSummary(stage))
+    stages.push({ name: GROUPS.aggregator, replicas: 1, killed: 0, processed: this.store.records, written: 0, busyMs: NaN, throughputPerSec: NaN, lag: sumLag(await this.aggregatorGroup.lag()) })
+    const expected = this.expectedPredictions()
+    const summary = {
+      options: { ...this.options, log: undefined },
+      mode: this.mode,
+      elapsedMs: Date.now() - this.startedAt,
+      photos: this.photos,
+      crops: this.crops,
+      stages,
+      predictions: {
+        expected,
+        unique: this.store.byKey.size,
+        missing: expected - this.store.byKey.size,
+        records: this.store.records,
+        duplicatesAbsorbed: this.store.duplicates,
+        byModel: Object.fromEntries(this.store.uniqueByModel),
+      },
+      table: this.store.table(),
+      firstPassTable: firstPass,
+      retrain,
+      killed: this.killed,
+    }
+    for (const line of reportLines(summary)) this.say(line)
+    return summary
+  }
+}
+
+function processedBy(stage) {
+  return stage.replicas.reduce((sum, replica) => sum + (replica.stats?.processed ?? 0), 0)
+}
+
+function stageSummary(stage) {
+  const stats = stage.replicas.map((replica) => replica.stats).filter(Boolean)
+  const sum = (field) => stats.reduce((total, s) => total + s[field], 0)
+  const firstAt = Math.min(...stats.map((s) => s.firstAt ?? Infinity))
+  const lastAt = Math.max(...stats.map((s) => s.lastAt ?? -Infinity))
+  const activeMs = Math.max(1, lastAt - firstAt)
+  return {
+    name: stage.name,
+    replicas: stage.replicas.length,
+    killed: stage.replicas.filter((replica) => replica.state === 'killed').length,
+    processed: sum('processed'),
+    written: sum('written'),
+    fencedCommits: sum('fencedCommits'),
+    busyMs: sum('busyMs'),
+    throughputPerSec: Number.isFinite(firstAt) ? (sum('processed') * 1000) / activeMs : 0,
+    lag: stage.lag,
+  }
+}
+
+const sumLag = (lags) => lags.reduce((total, partition) => total + partition.lag, 0)
+
+async function withTimeout(promise, ms, onTimeout) {
+  let timer
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(onTimeout()), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+const USAGE = `node examples/plant-pipeline/pipeline.mjs [flags]
+  --days=N --positions=N --leaves=N   field size (default ${DEFAULTS.days} days, ${DEFAULTS.positions} positions per area, ${DEFAULTS.leaves} leaves per photo)
+  --replicas=N                        replicas of the detector and of each grader (default ${DEFAULTS.replicas})
+  --detector-replicas=N --demux-replicas=N --partitions=N
+  --processes                         run stage replicas as child processes instead of worker threads
+  --kill[=detector|demux|<disease>]   kill replica 0 of that stage midway (default: detector)
+  --retrain=<disease> | --no-retrain  replay a disease topic with its new grader version (default rust)
+  --session-timeout-ms=N              how long a dead replica keeps its partitions (default ${DEFAULTS.sessionTimeoutMs})
+  --dir=PATH                          where the topics live (removed first; default examples/plant-pipeline/.data)
+  --quiet                             no progress lines`
+
+export function parseArgs(argv) {
+  const flags = new Map(argv.map((arg) => /^--([^=]+)(?:=(.*))?$/.exec(arg)).filter(Boolean).map((m) => [m[1], m[2] ?? true]))
+  const number = (name) => (flags.has(name) ? Number(flags.get(name)) : undefined)
+  return {
+    help: flags.has('help'),
+    days: number('days'),
+    positions: number('positions'),
+    leaves: number('leaves'),
+    replicas: number('replicas'),
+    detectorReplicas: number('detector-replicas'),
+    demuxReplicas: number('demux-replicas'),
+    partitions: number('partitions'),
+    sessionTimeoutMs: number('session-timeout-ms'),
+    processes: flags.has('processes'),
+    kill: !flags.has('kill') ? undefined : flags.get('kill') === true ? 'detector' : flags.get('kill'),
+    retrain: flags.has('no-retrain') || flags.get('retrain') === 'none' ? null : flags.get('retrain'),
+    dir: flags.get('dir'),
+    quiet: flags.has('quiet'),
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { help, quiet, ...options } = parseArgs(process.argv.slice(2))
+  if (help) {
+    console.log(USAGE)
+  } else {
+    const say = console.log
+    await runPipeline({ ...options, log: quiet ? (line) => !line.startsWith('[') && say(line) : say })
+  }
+}
