@@ -205,6 +205,16 @@ export function encodeFrameFrom(
   putU32(buf, at, crc32c(buf.subarray(at + 4, at + FRAME_HEADER_BYTES + payloadBytes)))
 }
 
+/**
+ * Marks a whole frame (header and payload, a private copy) as the end of a batch and re-computes
+ * its checksum. A truncate that cuts inside a batch makes the record before the cut the last one
+ * of what stays, all of it acknowledged: recovery must keep it, so it must end a batch.
+ */
+export function markFrameBatchEnd(frame: Buffer): void {
+  frame.writeUInt16LE(frame.readUInt16LE(12) | FLAG_BATCH_END, 12)
+  putU32(frame, 0, crc32c(frame.subarray(4)))
+}
+
 /** Reads a frame header without checking anything; callers check it against what they expect. */
 export function decodeFrameHeader(buf: Buffer, at: number): FrameHeader {
   return {

@@ -16,6 +16,7 @@ import { LogError, ioError } from './errors.js'
 import {
   FILE_HEADER_BYTES,
   FLAG_BATCH_END,
+  markFrameBatchEnd,
   FRAME_HEADER_BYTES,
   INDEX_ENTRY_BYTES,
   INDEX_SUFFIX,
@@ -460,6 +461,22 @@ export class Segment {
   }
 
   /** Cuts the active segment so that `offset` becomes its next offset. */
+  /**
+   * Makes the last record end a batch (after a cut inside one): recovery keeps records up to the
+   * last BATCH_END, and everything left after a truncate was acknowledged.
+   */
+  endBatchAtTail(): void {
+    assert(this.active && this.store && this.index)
+    if (this.recordCount === 0) return
+    const entry = this.index.entry(this.recordCount - 1)
+    const frame = this.store.readFrame(entry.position, entry.payloadBytes)
+    assert(frame !== undefined, 'the last indexed frame is in the store')
+    if ((frame.readUInt16LE(12) & FLAG_BATCH_END) !== 0) return
+    const copy = Buffer.from(frame)
+    markFrameBatchEnd(copy)
+    this.store.rewriteFrameHeader(entry.position, copy.subarray(0, FRAME_HEADER_BYTES))
+  }
+
   truncateActive(offset: number): void {
     assert(this.active && this.store && this.index)
     const relativeOffset = offset - this.baseOffset

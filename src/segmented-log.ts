@@ -557,6 +557,7 @@ export class SegmentedLog {
       })
       this.segmentList[this.segmentList.length - 1] = active
     }
+    this.active.endBatchAtTail()
     this.active.syncNow()
     fsyncDirectory(this.dir)
   }

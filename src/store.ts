@@ -237,6 +237,15 @@ export class Store {
     this.dropReadAhead()
   }
 
+  /** Overwrites the header of the frame at `position` of the active store (same size: nothing moves). */
+  rewriteFrameHeader(position: number, header: Uint8Array): void {
+    assert(this.writeBuffer && this.fd !== undefined, 'only the active store is rewritten in place')
+    assert(header.length === FRAME_HEADER_BYTES && position + header.length <= this.logicalBytes)
+    this.flush()
+    this.writeFile(header, position)
+    this.dropReadAhead()
+  }
+
   /** Re-reads the file size (a reader following a file that another handle appends to). */
   refreshBytes(): number {
     if (this.fd !== undefined && !this.writeBuffer) this.logicalBytes = fs.fstatSync(this.fd).size

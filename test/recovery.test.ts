@@ -615,6 +615,32 @@ describe('SegmentedLog', () => {
       })
     })
 
+    describe('a truncate that cut inside a batch', () => {
+      // Found by the crash harness: the record before the cut did not end a batch, so recovery took
+      // the acknowledged records kept by the truncate for an unfinished batch and cut them too.
+      describe.each(SHUTDOWNS)('after a %s', (shutdown) => {
+        it.each([
+          ['in the active segment', {}],
+          ['in a sealed segment that becomes active again', { segmentRecordsMax: 8 }],
+        ] as const)('keeps every record before the cut (%s)', async (_where, options) => {
+          const dir = await writeLog(shutdown, options, async (log) => {
+            await appendSingles(log, 0, 3)
+            await appendBatch(log, 3, 13) // offsets 3..12: with 8 per segment the batch spans a roll
+            await log.truncate(6)
+          })
+          const log = await open(dir, options)
+          expect(log.endOffset).toBe(6)
+          expectIntact(log, 0, 6)
+          await appendSingles(log, 6, 8, 1)
+          await log.close()
+          const reopened = await open(dir, options)
+          expect(reopened.recovery.scanned).toBe(false) // the clean-open tail check accepts the cut tail
+          expect(reopened.endOffset).toBe(8)
+          expectIntact(reopened, 0, 8, (offset) => (offset >= 6 ? 1 : 0))
+        })
+      })
+    })
+
     describe('an appendBatch unfinished at a crash', () => {
       const SINGLES = 5
       const BATCH = 6
