@@ -3,7 +3,7 @@
  * (key, headers, value; format.ts) and whose frame timestamps are the records' timestamps.
  */
 import { decodeEnvelope } from './format.js'
-import { EnvelopeBatch, type ProducerRecord, prepareRecord } from './producer-record.js'
+import { type EncodedRecords, EnvelopeRun, type ProducerRecord, encodeRecords } from './producer-record.js'
 import type { SegmentedLog } from './segmented-log.js'
 
 export interface ConsumedRecord {
@@ -34,12 +34,21 @@ export class Partition {
 
   /** Appends one record; resolves to its offset. */
   async append(record: ProducerRecord): Promise<number> {
-    return this.appendEnvelopes(new EnvelopeBatch([prepareRecord(record, 0)]))
+    const encoded = encodeRecords([record], this.log.options.batchBytesMax)
+    try {
+      return this.appendEncoded(encoded)
+    } finally {
+      encoded.release()
+    }
   }
 
-  /** Appends a batch of envelopes atomically (all or none); resolves to the first offset. */
-  appendEnvelopes(batch: EnvelopeBatch): Promise<number> {
-    return this.log.appendFrom(batch.count, batch, { timestampMs: batch.timestampsMs(Date.now()) })
+  /**
+   * Appends encoded records (those of `indexes`, else all) atomically, all or none; resolves to the
+   * first offset. The envelopes are copied before this returns, so the caller may then release them.
+   */
+  appendEncoded(records: EncodedRecords, indexes?: readonly number[]): Promise<number> {
+    const run = new EnvelopeRun(records, indexes)
+    return this.log.appendFrom(run.count, run, { timestampMs: run.timestampsMs(Date.now()) })
   }
 
   /** The record at `offset` (value, key and header values are views, not copies). */

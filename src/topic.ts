@@ -15,11 +15,10 @@ import { LogError, ioError } from './errors.js'
 import { TOPIC_METADATA_FILE, type TopicMetadata, decodeTopicMetadata, encodeTopicMetadata } from './format.js'
 import { writeFileAtomic } from './fs-util.js'
 import { GroupCoordinator, type GroupOptions } from './group-coordinator.js'
-import { partitionForKey } from './murmur2.js'
 import { OffsetStore, checkGroupId } from './offset-store.js'
 import { type SegmentedLogOptions, resolveOptions } from './options.js'
 import { Partition } from './partition.js'
-import { EnvelopeBatch, type PreparedRecord, type ProducerRecord, keyBytes, prepareRecord } from './producer-record.js'
+import { type EncodedRecords, type ProducerRecord, encodeRecords } from './producer-record.js'
 import { SegmentedLog } from './segmented-log.js'
 
 export interface TopicOptions extends SegmentedLogOptions {
@@ -33,6 +32,15 @@ export interface SendResult {
 }
 
 const PARTITIONS_MAX = 10_000
+/** A keyless record without a partition, until the batch's spread partition is known. */
+const NO_PARTITION_YET = -1
+
+/** One partition's share of a batch: its records (all of the batch when undefined) and the append. */
+interface PartitionAppend {
+  partition: number
+  indexes: readonly number[] | undefined
+  firstOffset: Promise<number>
+}
 /** Options that describe one open handle, not the topic, and are never stored in topic.json. */
 const PER_OPEN_OPTIONS = ['readOnly', 'mmap'] as const
 
@@ -99,23 +107,25 @@ export class Topic {
     this.checkOpen()
     if (!Array.isArray(records)) throw new LogError('INVALID_ARGUMENT', 'sendBatch takes an array of records')
     if (records.length === 0) return []
-    const prepared = records.map((record, index) => prepareRecord(record, index))
-    for (const record of prepared) if (record.partition !== undefined) this.checkPartition(record.partition)
-    // Only keyless records without a partition take a turn in the spread.
-    const spread = prepared.some((record) => record.partition === undefined && record.parts.key === null) ? this.takeNextPartition() : 0
-    const byPartition = new Map<number, number[]>()
-    for (let index = 0; index < prepared.length; index++) {
-      const partition = this.place(prepared[index]!, spread)
-      const indexes = byPartition.get(partition)
-      if (indexes) indexes.push(index)
-      else byPartition.set(partition, [index])
+    // A batch larger than partitions × batchBytesMax has a share over batchBytesMax whatever the placement.
+    const encoded = encodeRecords(records, this.partitionCount * this.partitionList[0]!.log.options.batchBytesMax)
+    let appends: PartitionAppend[]
+    try {
+      appends = this.appendEncoded(encoded)
+    } finally {
+      encoded.release()
     }
     const results: SendResult[] = new Array(records.length)
+    if (appends.length === 1 && appends[0]!.indexes === undefined) {
+      const { partition, firstOffset } = appends[0]!
+      const first = await firstOffset
+      for (let i = 0; i < results.length; i++) results[i] = { partition, offset: first + i }
+      return results
+    }
     await Promise.all(
-      [...byPartition].map(async ([partition, indexes]) => {
-        const batch = new EnvelopeBatch(prepared, indexes.length === prepared.length ? undefined : indexes)
-        const first = await this.partitionList[partition]!.appendEnvelopes(batch)
-        for (let i = 0; i < indexes.length; i++) results[indexes[i]!] = { partition, offset: first + i }
+      appends.map(async ({ partition, indexes, firstOffset }) => {
+        const first = await firstOffset
+        for (let i = 0; i < indexes!.length; i++) results[indexes![i]!] = { partition, offset: first + i }
       }),
     )
     return results
@@ -154,11 +164,43 @@ export class Topic {
     await Promise.all(this.partitionList.map((partition) => partition.log.close()))
   }
 
-  private place(record: PreparedRecord, spread: number): number {
-    if (record.partition !== undefined) return record.partition
-    if (this.partitionCount === 1) return 0
-    const key = keyBytes(record)
-    return key === null ? spread : partitionForKey(key, this.partitionCount)
+  /**
+   * Places encoded records and appends each partition's share, all synchronously (the envelopes are
+   * copied before this returns). Every placement is checked before the first append.
+   */
+  private appendEncoded(encoded: EncodedRecords): PartitionAppend[] {
+    if (this.partitionCount === 1 && !encoded.hasExplicitPartition) {
+      return [{ partition: 0, indexes: undefined, firstOffset: this.partitionList[0]!.appendEncoded(encoded) }]
+    }
+    const byPartition = this.place(encoded)
+    if (byPartition.size === 1) {
+      const [partition] = byPartition.keys()
+      return [{ partition: partition!, indexes: undefined, firstOffset: this.partitionList[partition!]!.appendEncoded(encoded) }]
+    }
+    return [...byPartition].map(([partition, indexes]) => ({ partition, indexes, firstOffset: this.partitionList[partition]!.appendEncoded(encoded, indexes) }))
+  }
+
+  /** The records of each partition, in order: explicit partition, else the key's, else the spread. */
+  private place(encoded: EncodedRecords): Map<number, number[]> {
+    const count = encoded.count
+    const partitions: number[] = new Array(count)
+    let spreadNeeded = false
+    for (let index = 0; index < count; index++) {
+      const explicit = encoded.explicitPartition(index)
+      const partition = explicit === undefined ? encoded.keyedPartition(index, this.partitionCount) : this.checkPartition(explicit)
+      // Only keyless records without a partition take a turn in the spread.
+      if (partition === undefined) spreadNeeded = true
+      partitions[index] = partition ?? NO_PARTITION_YET
+    }
+    const spread = spreadNeeded ? this.takeNextPartition() : 0
+    const byPartition = new Map<number, number[]>()
+    for (let index = 0; index < count; index++) {
+      const partition = partitions[index] === NO_PARTITION_YET ? spread : partitions[index]!
+      const indexes = byPartition.get(partition)
+      if (indexes) indexes.push(index)
+      else byPartition.set(partition, [index])
+    }
+    return byPartition
   }
 
   private takeNextPartition(): number {
