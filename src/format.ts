@@ -396,6 +396,8 @@ export function encodedHeaderNameCount(): number {
 export class EnvelopeWriter {
   bytes: Buffer
   position = 0
+  /** `bytes` as a DataView, for the four-byte stores of putAscii. */
+  private view: DataView
   private start = 0
   private headerCount = 0
   private bytesMax = 0
@@ -403,6 +405,7 @@ export class EnvelopeWriter {
   constructor(initialBytes: number) {
     assert(Number.isSafeInteger(initialBytes) && initialBytes > 0)
     this.bytes = Buffer.allocUnsafe(initialBytes)
+    this.view = viewOf(this.bytes)
   }
 
   /** Forgets what was written; the buffer may then grow up to `bytesMax` (RECORD_TOO_LARGE beyond). */
@@ -487,14 +490,7 @@ export class EnvelopeWriter {
     const at = this.position
     if (chars <= SHORT_STRING_CHARS) {
       this.ensure(chars * UTF8_BYTES_PER_CHAR_MAX)
-      const buf = this.bytes
-      let i = 0
-      for (; i < chars; i++) {
-        const code = text.charCodeAt(i)
-        if (code >= 0x80) break
-        buf[at + i] = code
-      }
-      if (i === chars) {
+      if (putAscii(this.view, at, text)) {
         this.position = at + chars
         return chars
       }
@@ -517,7 +513,38 @@ export class EnvelopeWriter {
     const grown = Buffer.allocUnsafe(Math.min(Math.max(bytesNeeded, this.bytes.length * 2), this.bytesMax))
     this.bytes.copy(grown, 0, 0, this.position)
     this.bytes = grown
+    this.view = viewOf(grown)
   }
+}
+
+function viewOf(buf: Buffer): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.length)
+}
+
+/**
+ * Copies `text` to `at` if it is all ASCII (then its UTF-8 is its chars) and returns true; else
+ * returns false, having written junk the caller overwrites. Four chars per store: a store per byte
+ * cost a third more (measured).
+ */
+function putAscii(view: DataView, at: number, text: string): boolean {
+  const chars = text.length
+  const wordsEnd = chars - (chars % 4)
+  let seen = 0
+  let i = 0
+  for (; i < wordsEnd; i += 4) {
+    const c0 = text.charCodeAt(i)
+    const c1 = text.charCodeAt(i + 1)
+    const c2 = text.charCodeAt(i + 2)
+    const c3 = text.charCodeAt(i + 3)
+    seen |= c0 | c1 | c2 | c3
+    view.setInt32(at + i, c0 | (c1 << 8) | (c2 << 16) | (c3 << 24), true)
+  }
+  for (; i < chars; i++) {
+    const code = text.charCodeAt(i)
+    seen |= code
+    view.setUint8(at + i, code)
+  }
+  return seen < 0x80
 }
 
 /** Whether the envelope at `at` has a key (its bytes then start at `at + ENVELOPE_FIXED_BYTES`). */

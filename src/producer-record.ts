@@ -123,16 +123,13 @@ export class EncodedRecords {
     if (hasKey) writer.key(key)
     if (headers !== undefined) this.encodeHeaders(headers, index)
     this.offsets.push(writer.end(value))
-    if (timestamp === undefined) {
-      this.timestampsMs.push(NO_TIMESTAMP)
-    } else {
-      this.timestampsMs.push(timestamp)
+    // The per-record arrays are filled only once some record of the batch gives a timestamp or a partition.
+    if (timestamp !== undefined || this.hasTimestamps) {
+      fillTo(this.timestampsMs, index, NO_TIMESTAMP).push(timestamp ?? NO_TIMESTAMP)
       this.hasTimestamps = true
     }
-    if (partition === undefined) {
-      this.partitions.push(NO_PARTITION)
-    } else {
-      this.partitions.push(partition)
+    if (partition !== undefined || this.hasExplicitPartition) {
+      fillTo(this.partitions, index, NO_PARTITION).push(partition ?? NO_PARTITION)
       this.hasExplicitPartition = true
     }
   }
@@ -151,6 +148,11 @@ export class EncodedRecords {
       if (++count > HEADER_COUNT_MAX) throw new LogError('INVALID_ARGUMENT', `record ${index}: too many headers`)
     }
   }
+}
+
+function fillTo(values: number[], length: number, filler: number): number[] {
+  while (values.length < length) values.push(filler)
+  return values
 }
 
 let idle: EncodedRecords | undefined
