@@ -3,7 +3,7 @@
  * (key, headers, value; format.ts) and whose frame timestamps are the records' timestamps.
  */
 import { decodeEnvelope } from './format.js'
-import { type EncodedRecords, EnvelopeRun, type ProducerRecord, encodeRecords } from './producer-record.js'
+import { type EncodedRecords, type ProducerRecord, encodeRecords } from './producer-record.js'
 import type { SegmentedLog } from './segmented-log.js'
 
 export interface ConsumedRecord {
@@ -47,8 +47,7 @@ export class Partition {
    * first offset. The envelopes are copied before this returns, so the caller may then release them.
    */
   appendEncoded(records: EncodedRecords, indexes?: readonly number[]): Promise<number> {
-    const run = new EnvelopeRun(records, indexes)
-    return this.log.appendFrom(run.count, run, { timestampMs: run.timestampsMs(Date.now()) })
+    return this.log.appendBatch(records.envelopes(indexes), { timestampMs: records.timestampsFor(indexes, Date.now()) })
   }
 
   /** The record at `offset` (value, key and header values are views, not copies). */

@@ -79,6 +79,23 @@ export class EncodedRecords {
     return partitionForHash(murmur2Range(bytes, keyStart, keyStart + envelopeKeyBytes(bytes, start)), partitionCount)
   }
 
+  /**
+   * Views of the envelopes of `indexes` (all records when undefined), for appendBatch. They share the
+   * scratch: valid until release(), so the caller appends them before that.
+   */
+  envelopes(indexes: readonly number[] | undefined): Uint8Array[] {
+    const { buffer, byteOffset } = this.writer.bytes
+    const offsets = this.offsets
+    const count = indexes === undefined ? this.count : indexes.length
+    const views: Uint8Array[] = new Array(count)
+    for (let i = 0; i < count; i++) {
+      const record = indexes === undefined ? i : indexes[i]!
+      const start = offsets[record]!
+      views[i] = new Uint8Array(buffer, byteOffset + start, offsets[record + 1]! - start)
+    }
+    return views
+  }
+
   /** The timestamps for appendFrom: `now` for all, or one per record of `indexes` (all records when undefined). */
   timestampsFor(indexes: readonly number[] | undefined, now: number): number | number[] {
     if (!this.hasTimestamps) return now
