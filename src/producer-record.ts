@@ -2,14 +2,14 @@
  * What producers hand to Topic.send / Partition.append, checked and encoded into envelopes in one
  * pass over each record: every field is read once, checked, and written into a scratch buffer
  * (format.ts's EnvelopeWriter). A bad record throws before any log is touched, so a refused batch
- * writes nothing; the logs then copy each finished envelope into their write buffers (EnvelopeRun).
+ * writes nothing; the logs then append views of the finished envelopes (SegmentedLog.appendBatch
+ * copies each into its write buffer).
  *
- * The scratch is shared between batches: a batch is encoded and handed to its logs' appendFrom
- * synchronously (appendFrom copies the bytes before it returns), then released for the next one.
+ * The scratch is shared between batches: a batch is encoded and handed to its logs' appendBatch
+ * synchronously (appendBatch copies the bytes before it returns), then released for the next one.
  */
-import { assert } from './assert.js'
 import { LogError } from './errors.js'
-import { ENVELOPE_FIXED_BYTES, EnvelopeWriter, HEADER_COUNT_MAX, type PayloadSource, envelopeHasKey, envelopeKeyBytes } from './format.js'
+import { ENVELOPE_FIXED_BYTES, EnvelopeWriter, HEADER_COUNT_MAX, envelopeHasKey, envelopeKeyBytes } from './format.js'
 import { murmur2Range, partitionForHash } from './murmur2.js'
 
 export type Bytes = Uint8Array | string
@@ -44,28 +44,15 @@ export class EncodedRecords {
   private readonly partitions: number[] = []
   private writer = new EnvelopeWriter(SCRATCH_BYTES_INITIAL)
   private hasTimestamps = false
-  /** Grows on every release, so that a run can assert it never reads a released batch. */
-  generation = 0
   hasExplicitPartition = false
 
   get count(): number {
     return this.offsets.length - 1
   }
 
-  get bytes(): Buffer {
-    return this.writer.bytes
-  }
-
-  envelopeStart(index: number): number {
-    return this.offsets[index]!
-  }
-
-  envelopeBytes(index: number): number {
-    return this.offsets[index + 1]! - this.offsets[index]!
-  }
-
   /** The partition record `index` asked for, or undefined. */
   explicitPartition(index: number): number | undefined {
+    if (!this.hasExplicitPartition) return undefined
     const partition = this.partitions[index]!
     return Number.isNaN(partition) ? undefined : partition
   }
@@ -96,7 +83,7 @@ export class EncodedRecords {
     return views
   }
 
-  /** The timestamps for appendFrom: `now` for all, or one per record of `indexes` (all records when undefined). */
+  /** The timestamps for appendBatch: `now` for all, or one per record of `indexes` (all records when undefined). */
   timestampsFor(indexes: readonly number[] | undefined, now: number): number | number[] {
     if (!this.hasTimestamps) return now
     const pick = (timestampMs: number): number => (timestampMs === NO_TIMESTAMP ? now : timestampMs)
@@ -115,7 +102,6 @@ export class EncodedRecords {
 
   /** Hands the scratch to the next batch; this one must not be read again. */
   release(): void {
-    this.generation++
     if (this.writer.bytes.length > SCRATCH_BYTES_KEPT_MAX) this.writer = new EnvelopeWriter(SCRATCH_BYTES_INITIAL)
     idle = this
   }
@@ -189,40 +175,4 @@ export function encodeRecords(records: readonly unknown[], bytesMax: number): En
     throw error
   }
   return batch
-}
-
-/**
- * Records of an encoded batch (all, or one partition's share) as a PayloadSource: appendFrom copies
- * each envelope into the log's write buffer.
- */
-export class EnvelopeRun implements PayloadSource {
-  private readonly generation: number
-
-  constructor(
-    private readonly records: EncodedRecords,
-    /** Which records this run holds, in order; all of them when undefined. */
-    private readonly indexes?: readonly number[],
-  ) {
-    this.generation = records.generation
-  }
-
-  get count(): number {
-    return this.indexes ? this.indexes.length : this.records.count
-  }
-
-  payloadBytes(index: number): number {
-    return this.records.envelopeBytes(this.indexes ? this.indexes[index]! : index)
-  }
-
-  write(buf: Buffer, at: number, index: number): void {
-    assert(this.generation === this.records.generation, 'envelopes read after release')
-    const records = this.records
-    const record = this.indexes ? this.indexes[index]! : index
-    const bytes = records.bytes
-    buf.set(new Uint8Array(bytes.buffer, bytes.byteOffset + records.envelopeStart(record), records.envelopeBytes(record)), at)
-  }
-
-  timestampsMs(now: number): number | number[] {
-    return this.records.timestampsFor(this.indexes, now)
-  }
 }
