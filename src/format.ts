@@ -39,6 +39,11 @@ function putU32(buf: Uint8Array, at: number, value: number): void {
   buf[at + 3] = value >>> 24
 }
 
+function putU16(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value
+  buf[at + 1] = value >>> 8
+}
+
 function putU64(buf: Uint8Array, at: number, value: number): void {
   putU32(buf, at, value >>> 0)
   putU32(buf, at + 4, (value - (value >>> 0)) / TWO_TO_32)
@@ -363,71 +368,203 @@ export const ENVELOPE_FIXED_BYTES = 8
 const ATTRIBUTE_HAS_KEY = 0x1
 export const HEADER_NAME_BYTES_MAX = 0xffff
 export const HEADER_COUNT_MAX = 0xffff
+const HEADER_NAME_LENGTH_BYTES = 2
+const HEADER_VALUE_LENGTH_BYTES = 4
 
-/** Envelope fields; strings are written as UTF-8 straight into the destination buffer. */
-export interface EnvelopeParts {
-  key: Uint8Array | string | null
-  headers: readonly (readonly [string, Uint8Array | string])[]
-  value: Uint8Array | string
-}
+/** An envelope field as producers give it: bytes, or a string written as UTF-8. */
+export type EnvelopeField = Uint8Array | string
 
-/** Short ASCII strings are copied in JS: a call into C++ per key or header cost more (measured). */
+/**
+ * Strings up to this many chars are copied by a JS loop that also learns their UTF-8 length (the
+ * char count, for ASCII): a call into C++ per key or header cost more (measured). Longer strings,
+ * and short ones with non-ASCII chars, go through Buffer#write.
+ */
 const SHORT_STRING_CHARS = 64
+/** UTF-8 takes at most 3 bytes per UTF-16 code unit (a surrogate pair: 4 bytes for 2 units). */
+const UTF8_BYTES_PER_CHAR_MAX = 3
 
-function fieldBytes(field: Uint8Array | string): number {
-  return typeof field === 'string' ? Buffer.byteLength(field, 'utf8') : field.length
-}
+/**
+ * The UTF-8 bytes of header names seen recently. Names repeat from record to record (keys and
+ * values do not, so they are never kept): a known name is one lookup and one copy. Bounded: when
+ * full, the cache starts over, so names that change with every record cost little and keep nothing.
+ */
+export const HEADER_NAME_ENCODE_CACHE_ENTRIES = 64
+const encodedHeaderNames = new Map<string, Uint8Array>()
 
-/** Writes `field` at `at` (UTF-8 for strings); returns how many bytes it took. */
-function putField(buf: Buffer, at: number, field: Uint8Array | string): number {
-  if (typeof field !== 'string') {
-    buf.set(field, at)
-    return field.length
-  }
-  if (field.length <= SHORT_STRING_CHARS) {
-    let i = 0
-    for (; i < field.length; i++) {
-      const code = field.charCodeAt(i)
-      if (code >= 0x80) break
-      buf[at + i] = code
-    }
-    if (i === field.length) return i
-  }
-  return buf.write(field, at, 'utf8')
-}
-
-export function envelopeBytes(parts: EnvelopeParts): number {
-  let bytes = ENVELOPE_FIXED_BYTES + (parts.key === null ? 0 : fieldBytes(parts.key)) + fieldBytes(parts.value)
-  for (const [name, value] of parts.headers) bytes += 6 + fieldBytes(name) + fieldBytes(value)
-  return bytes
-}
-
-/** The UTF-8 length of a header name, which must fit its u16 length field. */
-export function headerNameBytes(name: string): number {
-  return Buffer.byteLength(name, 'utf8')
+/** How many header names the encode cache holds now (for tests of its bound). */
+export function encodedHeaderNameCount(): number {
+  return encodedHeaderNames.size
 }
 
 /**
- * Writes an envelope at `at` (room for envelopeBytes(parts) bytes); returns the end position.
- * The key's bytes end up at `at + ENVELOPE_FIXED_BYTES` (placement hashes them there).
+ * Encodes envelopes back to back into one growing buffer, each field in a single pass: a string's
+ * UTF-8 length is learned while its bytes are copied, so nothing is sized twice. Per envelope:
+ * begin(), key() if there is one, header() per header, then end(value).
+ *
+ * Invariant: bytes [0, position) hold complete envelopes, plus the one being written since begin().
  */
-export function encodeEnvelope(buf: Buffer, at: number, parts: EnvelopeParts): number {
-  buf[at] = ENVELOPE_VERSION
-  buf[at + 1] = parts.key === null ? 0 : ATTRIBUTE_HAS_KEY
-  buf.writeUInt16LE(parts.headers.length, at + 2)
-  let position = at + ENVELOPE_FIXED_BYTES
-  const keyBytes = parts.key === null ? 0 : putField(buf, position, parts.key)
-  buf.writeUInt32LE(keyBytes, at + 4)
-  position += keyBytes
-  for (const [name, value] of parts.headers) {
-    const nameBytes = putField(buf, position + 2, name)
-    buf.writeUInt16LE(nameBytes, position)
-    position += 2 + nameBytes
-    const valueBytes = putField(buf, position + 4, value)
-    buf.writeUInt32LE(valueBytes, position)
-    position += 4 + valueBytes
+export class EnvelopeWriter {
+  bytes: Buffer
+  position = 0
+  /** `bytes` as a DataView, for the four-byte stores of putAscii. */
+  private view: DataView
+  private start = 0
+  private headerCount = 0
+  private bytesMax = 0
+
+  constructor(initialBytes: number) {
+    assert(Number.isSafeInteger(initialBytes) && initialBytes > 0)
+    this.bytes = Buffer.allocUnsafe(initialBytes)
+    this.view = viewOf(this.bytes)
   }
-  return position + putField(buf, position, parts.value)
+
+  /** Forgets what was written; the buffer may then grow up to `bytesMax` (RECORD_TOO_LARGE beyond). */
+  reset(bytesMax: number): void {
+    assert(bytesMax > 0)
+    this.position = 0
+    this.bytesMax = bytesMax
+  }
+
+  begin(): void {
+    this.ensure(ENVELOPE_FIXED_BYTES)
+    const buf = this.bytes
+    const at = this.position
+    buf[at] = ENVELOPE_VERSION
+    buf[at + 1] = 0
+    putU32(buf, at + 4, 0)
+    this.start = at
+    this.headerCount = 0
+    this.position = at + ENVELOPE_FIXED_BYTES
+  }
+
+  /** The key, right after begin(); its bytes start at `start + ENVELOPE_FIXED_BYTES`. */
+  key(key: EnvelopeField): void {
+    assert(this.position === this.start + ENVELOPE_FIXED_BYTES, 'the key comes first')
+    this.bytes[this.start + 1] = ATTRIBUTE_HAS_KEY
+    putU32(this.bytes, this.start + 4, this.field(key))
+  }
+
+  /** One header; false (and the envelope must be dropped) when the name's UTF-8 exceeds its u16 length. */
+  header(name: string, value: EnvelopeField): boolean {
+    const at = this.position
+    this.ensure(HEADER_NAME_LENGTH_BYTES)
+    this.position = at + HEADER_NAME_LENGTH_BYTES
+    const nameBytes = this.headerName(name)
+    if (nameBytes > HEADER_NAME_BYTES_MAX) return false
+    putU16(this.bytes, at, nameBytes)
+    const valueAt = this.position
+    this.ensure(HEADER_VALUE_LENGTH_BYTES)
+    this.position = valueAt + HEADER_VALUE_LENGTH_BYTES
+    putU32(this.bytes, valueAt, this.field(value))
+    this.headerCount++
+    return true
+  }
+
+  /** Writes the value, which ends the envelope; returns the envelope's end position. */
+  end(value: EnvelopeField): number {
+    assert(this.headerCount <= HEADER_COUNT_MAX, 'the caller limits the header count')
+    putU16(this.bytes, this.start + 2, this.headerCount)
+    this.field(value)
+    return this.position
+  }
+
+  private headerName(name: string): number {
+    const cached = encodedHeaderNames.get(name)
+    if (cached !== undefined) {
+      this.ensure(cached.length)
+      this.bytes.set(cached, this.position)
+      this.position += cached.length
+      return cached.length
+    }
+    const at = this.position
+    const nameBytes = this.string(name)
+    if (name.length <= SHORT_STRING_CHARS) {
+      if (encodedHeaderNames.size >= HEADER_NAME_ENCODE_CACHE_ENTRIES) encodedHeaderNames.clear()
+      encodedHeaderNames.set(name, new Uint8Array(this.bytes.subarray(at, at + nameBytes)))
+    }
+    return nameBytes
+  }
+
+  /** Writes a field at `position`; returns how many bytes it took. */
+  private field(field: EnvelopeField): number {
+    if (typeof field === 'string') return this.string(field)
+    const bytes = field.length
+    this.ensure(bytes)
+    this.bytes.set(field, this.position)
+    this.position += bytes
+    return bytes
+  }
+
+  private string(text: string): number {
+    const chars = text.length
+    const at = this.position
+    if (chars <= SHORT_STRING_CHARS) {
+      this.ensure(chars * UTF8_BYTES_PER_CHAR_MAX)
+      if (putAscii(this.view, at, text)) {
+        this.position = at + chars
+        return chars
+      }
+    } else {
+      this.ensure(Buffer.byteLength(text, 'utf8'))
+    }
+    const bytes = this.bytes.write(text, at, 'utf8')
+    this.position = at + bytes
+    return bytes
+  }
+
+  private ensure(bytes: number): void {
+    if (this.position + bytes > this.bytes.length) this.grow(this.position + bytes)
+  }
+
+  private grow(bytesNeeded: number): void {
+    if (bytesNeeded > this.bytesMax) {
+      throw new LogError('RECORD_TOO_LARGE', `the encoded records need more than ${this.bytesMax} bytes`)
+    }
+    const grown = Buffer.allocUnsafe(Math.min(Math.max(bytesNeeded, this.bytes.length * 2), this.bytesMax))
+    this.bytes.copy(grown, 0, 0, this.position)
+    this.bytes = grown
+    this.view = viewOf(grown)
+  }
+}
+
+function viewOf(buf: Buffer): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.length)
+}
+
+/**
+ * Copies `text` to `at` if it is all ASCII (then its UTF-8 is its chars) and returns true; else
+ * returns false, having written junk the caller overwrites. Four chars per store: a store per byte
+ * cost a third more (measured).
+ */
+function putAscii(view: DataView, at: number, text: string): boolean {
+  const chars = text.length
+  const wordsEnd = chars - (chars % 4)
+  let seen = 0
+  let i = 0
+  for (; i < wordsEnd; i += 4) {
+    const c0 = text.charCodeAt(i)
+    const c1 = text.charCodeAt(i + 1)
+    const c2 = text.charCodeAt(i + 2)
+    const c3 = text.charCodeAt(i + 3)
+    seen |= c0 | c1 | c2 | c3
+    view.setInt32(at + i, c0 | (c1 << 8) | (c2 << 16) | (c3 << 24), true)
+  }
+  for (; i < chars; i++) {
+    const code = text.charCodeAt(i)
+    seen |= code
+    view.setUint8(at + i, code)
+  }
+  return seen < 0x80
+}
+
+/** Whether the envelope at `at` has a key (its bytes then start at `at + ENVELOPE_FIXED_BYTES`). */
+export function envelopeHasKey(buf: Uint8Array, at: number): boolean {
+  return (buf[at + 1]! & ATTRIBUTE_HAS_KEY) !== 0
+}
+
+/** The length of the key of the envelope at `at`. */
+export function envelopeKeyBytes(buf: Uint8Array, at: number): number {
+  return getU32(buf, at + 4)
 }
 
 export interface DecodedEnvelope {

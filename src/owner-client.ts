@@ -16,6 +16,7 @@ import { LogError } from './errors.js'
 import type { GroupOptions } from './group-coordinator.js'
 import type { GroupInfo, GroupLink, MemberState } from './group-link.js'
 import { MessageReader, type WireHeader, encodeMessage, errorFromWire } from './wire.js'
+import type { EncodedRecords } from './producer-record.js'
 import { FORWARDED_RECORD_PREFIX_BYTES, type WireMemberState } from './topic-owner.js'
 
 /** The owner's socket: abstract (no file to go stale) on Linux, a file in the temp dir elsewhere. */
@@ -148,31 +149,27 @@ function disconnected(): LogError {
   return new LogError('DISCONNECTED', "the topic's owner went away before answering; a forwarded batch may or may not have been appended")
 }
 
-/** A batch bound for one partition, as the forwarding side encodes it. */
-export interface ForwardedGroup {
-  partition: number
-  count: number
-  payloadBytes(index: number): number
-  write(buf: Buffer, at: number, index: number): void
-  /** Per record: its timestamp, or NaN for append time (the owner stamps it). */
-  timestampsMs(now: number): number[]
-}
-
-/** The body of a forwarded send: per record u32 payloadBytes, f64 timestampMs, payload (topic-owner.ts). */
-export function encodeForwarded(groups: readonly ForwardedGroup[]): Buffer {
+/**
+ * The body of a forwarded send, per share in order: per record u32 payloadBytes, f64 timestampMs
+ * (NaN: append time, stamped by the owner), payload (topic-owner.ts reads it). Copies the envelopes
+ * out of the encoder's shared scratch.
+ */
+export function encodeForwarded(encoded: EncodedRecords, shares: readonly { indexes: readonly number[] | undefined }[]): Buffer {
+  const parts = shares.map(({ indexes }) => {
+    const timestamps = encoded.timestampsFor(indexes, Number.NaN)
+    return { envelopes: encoded.envelopes(indexes), timestamps }
+  })
   let bytes = 0
-  for (const group of groups) for (let i = 0; i < group.count; i++) bytes += FORWARDED_RECORD_PREFIX_BYTES + group.payloadBytes(i)
+  for (const { envelopes } of parts) for (const envelope of envelopes) bytes += FORWARDED_RECORD_PREFIX_BYTES + envelope.length
   const body = Buffer.allocUnsafe(bytes)
   let at = 0
-  for (const group of groups) {
-    const timestamps = group.timestampsMs(Number.NaN)
-    for (let i = 0; i < group.count; i++) {
-      const payloadBytes = group.payloadBytes(i)
-      body.writeUInt32LE(payloadBytes, at)
-      body.writeDoubleLE(timestamps[i]!, at + 4)
-      group.write(body, at + FORWARDED_RECORD_PREFIX_BYTES, i)
-      at += FORWARDED_RECORD_PREFIX_BYTES + payloadBytes
-    }
+  for (const { envelopes, timestamps } of parts) {
+    envelopes.forEach((envelope, i) => {
+      body.writeUInt32LE(envelope.length, at)
+      body.writeDoubleLE(typeof timestamps === 'number' ? timestamps : timestamps[i]!, at + 4)
+      body.set(envelope, at + FORWARDED_RECORD_PREFIX_BYTES)
+      at += FORWARDED_RECORD_PREFIX_BYTES + envelope.length
+    })
   }
   return body
 }

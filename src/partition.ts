@@ -4,7 +4,7 @@
  */
 import { LogError } from './errors.js'
 import { decodeEnvelope } from './format.js'
-import { EnvelopeBatch, type ProducerRecord, prepareRecord } from './producer-record.js'
+import type { EncodedRecords, ProducerRecord } from './producer-record.js'
 import type { SegmentedLog } from './segmented-log.js'
 
 export interface ConsumedRecord {
@@ -25,8 +25,8 @@ export interface PartitionRecordsOptions {
   signal?: AbortSignal
 }
 
-/** How a partition's records are appended: by its own writer log, or forwarded to the topic's owner. */
-export type EnvelopeAppender = (partition: number, batch: EnvelopeBatch) => Promise<number>
+/** How `Partition.append` sends: through its topic (which appends or forwards to the owner). */
+export type RecordAppender = (partition: number, record: ProducerRecord) => Promise<number>
 /** Keeps the process alive while a forwarding handle waits for the owner's news; returns the release. */
 export type KeepAlive = () => () => void
 
@@ -41,7 +41,7 @@ export class Partition {
     readonly topic: string,
     readonly id: number,
     log: SegmentedLog,
-    private readonly appender: EnvelopeAppender,
+    private readonly appender: RecordAppender,
     private readonly keepAlive: KeepAlive = () => () => undefined,
   ) {
     this.logValue = log
@@ -69,9 +69,16 @@ export class Partition {
 
   /** Appends one record; resolves to its offset. */
   async append(record: ProducerRecord): Promise<number> {
-    const prepared = prepareRecord(record, 0)
-    prepared.partition = this.id
-    return this.appender(this.id, new EnvelopeBatch([prepared]))
+    return this.appender(this.id, record)
+  }
+
+  /**
+   * Appends encoded records (those of `indexes`, else all) to this partition's writer log, atomically;
+   * resolves to the first offset. The envelopes are copied before this returns, so the caller may
+   * then release them.
+   */
+  appendEncoded(records: EncodedRecords, indexes?: readonly number[]): Promise<number> {
+    return this.logValue.appendBatch(records.envelopes(indexes), { timestampMs: records.timestampsFor(indexes, Date.now()) })
   }
 
   /** The record at `offset` (value, key and header values are views, not copies). */

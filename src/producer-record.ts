@@ -1,9 +1,16 @@
 /**
- * What producers hand to Topic.send / Partition.append, checked and turned into envelope parts.
- * Strings become UTF-8 bytes; an absent key is null; the timestamp defaults to append time.
+ * What producers hand to Topic.send / Partition.append, checked and encoded into envelopes in one
+ * pass over each record: every field is read once, checked, and written into a scratch buffer
+ * (format.ts's EnvelopeWriter). A bad record throws before any log is touched, so a refused batch
+ * writes nothing; the logs then append views of the finished envelopes (SegmentedLog.appendBatch
+ * copies each into its write buffer).
+ *
+ * The scratch is shared between batches: a batch is encoded and handed to its logs' appendBatch
+ * synchronously (appendBatch copies the bytes before it returns), then released for the next one.
  */
 import { LogError } from './errors.js'
-import { type EnvelopeParts, HEADER_COUNT_MAX, HEADER_NAME_BYTES_MAX, type PayloadSource, encodeEnvelope, envelopeBytes, headerNameBytes } from './format.js'
+import { ENVELOPE_FIXED_BYTES, EnvelopeWriter, HEADER_COUNT_MAX, envelopeHasKey, envelopeKeyBytes } from './format.js'
+import { murmur2Range, partitionForHash } from './murmur2.js'
 
 export type Bytes = Uint8Array | string
 
@@ -17,91 +24,155 @@ export interface ProducerRecord {
   partition?: number
 }
 
-function checkBytes(value: unknown, what: string): Bytes {
-  if (value instanceof Uint8Array || typeof value === 'string') return value
-  throw new LogError('INVALID_ARGUMENT', `${what} must be a Uint8Array or a string, got ${value === null ? 'null' : typeof value}`)
+/** A scratch buffer kept between batches: grown by a large batch, dropped back after it. */
+const SCRATCH_BYTES_INITIAL = 256 * 1024
+const SCRATCH_BYTES_KEPT_MAX = 4 * 1024 * 1024
+/** Marks "not given" in the per-record arrays: given timestamps are never negative, given partitions are integers. */
+const NO_TIMESTAMP = -1
+const NO_PARTITION = Number.NaN
+
+function checkBytes(value: unknown, what: string, index: number): void {
+  if (value instanceof Uint8Array || typeof value === 'string') return
+  throw new LogError('INVALID_ARGUMENT', `record ${index}: ${what} must be a Uint8Array or a string, got ${value === null ? 'null' : typeof value}`)
 }
 
-export interface PreparedRecord {
-  parts: EnvelopeParts
-  timestampMs: number | undefined
-  partition: number | undefined
-}
+/** The checked and encoded records of one batch, in the order given. */
+export class EncodedRecords {
+  /** Envelope i is bytes [offsets[i], offsets[i + 1]) of `bytes`. */
+  private readonly offsets: number[] = [0]
+  private readonly timestampsMs: number[] = []
+  private readonly partitions: number[] = []
+  private writer = new EnvelopeWriter(SCRATCH_BYTES_INITIAL)
+  private hasTimestamps = false
+  hasExplicitPartition = false
 
-/** Checks one producer record (`index` names it in errors). Strings stay strings until encoding. */
-export function prepareRecord(record: unknown, index: number): PreparedRecord {
-  if (record === null || typeof record !== 'object' || Array.isArray(record)) {
-    throw new LogError('INVALID_ARGUMENT', `record ${index} must be an object with a value`)
+  get count(): number {
+    return this.offsets.length - 1
   }
-  const { value, key, headers, timestamp, partition } = record as ProducerRecord
-  if (value === undefined) throw new LogError('INVALID_ARGUMENT', `record ${index} has no value`)
-  const headerPairs: [string, Bytes][] = []
-  if (headers !== undefined) {
+
+  /** The partition record `index` asked for, or undefined. */
+  explicitPartition(index: number): number | undefined {
+    if (!this.hasExplicitPartition) return undefined
+    const partition = this.partitions[index]!
+    return Number.isNaN(partition) ? undefined : partition
+  }
+
+  /** Kafka's keyed placement of record `index` (murmur2 of its key's bytes), or undefined when it has no key. */
+  keyedPartition(index: number, partitionCount: number): number | undefined {
+    const bytes = this.writer.bytes
+    const start = this.offsets[index]!
+    if (!envelopeHasKey(bytes, start)) return undefined
+    const keyStart = start + ENVELOPE_FIXED_BYTES
+    return partitionForHash(murmur2Range(bytes, keyStart, keyStart + envelopeKeyBytes(bytes, start)), partitionCount)
+  }
+
+  /**
+   * Views of the envelopes of `indexes` (all records when undefined), for appendBatch. They share the
+   * scratch: valid until release(), so the caller appends them before that.
+   */
+  envelopes(indexes: readonly number[] | undefined): Uint8Array[] {
+    const { buffer, byteOffset } = this.writer.bytes
+    const offsets = this.offsets
+    const count = indexes === undefined ? this.count : indexes.length
+    const views: Uint8Array[] = new Array(count)
+    for (let i = 0; i < count; i++) {
+      const record = indexes === undefined ? i : indexes[i]!
+      const start = offsets[record]!
+      views[i] = new Uint8Array(buffer, byteOffset + start, offsets[record + 1]! - start)
+    }
+    return views
+  }
+
+  /** The timestamps for appendBatch: `now` for all, or one per record of `indexes` (all records when undefined). */
+  timestampsFor(indexes: readonly number[] | undefined, now: number): number | number[] {
+    if (!this.hasTimestamps) return now
+    const pick = (timestampMs: number): number => (timestampMs === NO_TIMESTAMP ? now : timestampMs)
+    return indexes === undefined ? this.timestampsMs.map(pick) : indexes.map((index) => pick(this.timestampsMs[index]!))
+  }
+
+  encode(records: readonly unknown[], bytesMax: number): void {
+    this.writer.reset(bytesMax)
+    this.offsets.length = 1
+    this.timestampsMs.length = 0
+    this.partitions.length = 0
+    this.hasTimestamps = false
+    this.hasExplicitPartition = false
+    for (let index = 0; index < records.length; index++) this.encodeRecord(records[index], index)
+  }
+
+  /** Hands the scratch to the next batch; this one must not be read again. */
+  release(): void {
+    if (this.writer.bytes.length > SCRATCH_BYTES_KEPT_MAX) this.writer = new EnvelopeWriter(SCRATCH_BYTES_INITIAL)
+    idle = this
+  }
+
+  private encodeRecord(record: unknown, index: number): void {
+    if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+      throw new LogError('INVALID_ARGUMENT', `record ${index} must be an object with a value`)
+    }
+    const { value, key, headers, timestamp, partition } = record as ProducerRecord
+    if (value === undefined) throw new LogError('INVALID_ARGUMENT', `record ${index} has no value`)
+    checkBytes(value, 'value', index)
+    const hasKey = key !== undefined && key !== null
+    if (hasKey) checkBytes(key, 'key', index)
+    if (timestamp !== undefined && (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0)) {
+      throw new LogError('INVALID_ARGUMENT', `record ${index}: timestamp must be a non-negative integer (ms), got ${String(timestamp)}`)
+    }
+    if (partition !== undefined && (typeof partition !== 'number' || !Number.isInteger(partition))) {
+      throw new LogError('INVALID_ARGUMENT', `record ${index}: partition must be an integer, got ${String(partition)}`)
+    }
+    const writer = this.writer
+    writer.begin()
+    if (hasKey) writer.key(key)
+    if (headers !== undefined) this.encodeHeaders(headers, index)
+    this.offsets.push(writer.end(value))
+    // The per-record arrays are filled only once some record of the batch gives a timestamp or a partition.
+    if (timestamp !== undefined || this.hasTimestamps) {
+      fillTo(this.timestampsMs, index, NO_TIMESTAMP).push(timestamp ?? NO_TIMESTAMP)
+      this.hasTimestamps = true
+    }
+    if (partition !== undefined || this.hasExplicitPartition) {
+      fillTo(this.partitions, index, NO_PARTITION).push(partition ?? NO_PARTITION)
+      this.hasExplicitPartition = true
+    }
+  }
+
+  private encodeHeaders(headers: unknown, index: number): void {
     if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
       throw new LogError('INVALID_ARGUMENT', `record ${index}: headers must be an object`)
     }
+    const writer = this.writer
+    let count = 0
     for (const name in headers) {
       if (!Object.prototype.hasOwnProperty.call(headers, name)) continue
-      if (name.length > HEADER_NAME_BYTES_MAX / 3 && headerNameBytes(name) > HEADER_NAME_BYTES_MAX) {
-        throw new LogError('INVALID_ARGUMENT', `record ${index}: header name too long`)
-      }
-      headerPairs.push([name, checkBytes(headers[name], `record ${index}: header '${name}'`)])
+      const value = (headers as Record<string, unknown>)[name]
+      checkBytes(value, `header '${name}'`, index)
+      if (!writer.header(name, value as Bytes)) throw new LogError('INVALID_ARGUMENT', `record ${index}: header name too long`)
+      if (++count > HEADER_COUNT_MAX) throw new LogError('INVALID_ARGUMENT', `record ${index}: too many headers`)
     }
-    if (headerPairs.length > HEADER_COUNT_MAX) throw new LogError('INVALID_ARGUMENT', `record ${index}: too many headers`)
-  }
-  if (timestamp !== undefined && (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0)) {
-    throw new LogError('INVALID_ARGUMENT', `record ${index}: timestamp must be a non-negative integer (ms), got ${String(timestamp)}`)
-  }
-  if (partition !== undefined && (typeof partition !== 'number' || !Number.isInteger(partition))) {
-    throw new LogError('INVALID_ARGUMENT', `record ${index}: partition must be an integer, got ${String(partition)}`)
-  }
-  return {
-    parts: {
-      key: key === undefined || key === null ? null : checkBytes(key, `record ${index}: key`),
-      headers: headerPairs,
-      value: checkBytes(value, `record ${index}: value`),
-    },
-    timestampMs: timestamp,
-    partition,
   }
 }
+
+function fillTo(values: number[], length: number, filler: number): number[] {
+  while (values.length < length) values.push(filler)
+  return values
+}
+
+let idle: EncodedRecords | undefined
 
 /**
- * Records of a batch (or of one partition's share of it) as a PayloadSource: each envelope is
- * encoded straight into the log's write buffer, with no intermediate buffer or copy.
+ * Checks and encodes `records` (INVALID_ARGUMENT names the first bad one; RECORD_TOO_LARGE past
+ * `bytesMax` encoded bytes). The caller appends them at once and then calls release().
  */
-export class EnvelopeBatch implements PayloadSource {
-  private readonly sizes: number[]
-
-  constructor(
-    private readonly records: readonly PreparedRecord[],
-    /** Which of `records` this batch holds, in order; all of them when undefined. */
-    private readonly indexes?: readonly number[],
-  ) {
-    this.sizes = (indexes ?? records.map((_, index) => index)).map((index) => envelopeBytes(records[index]!.parts))
+export function encodeRecords(records: readonly unknown[], bytesMax: number): EncodedRecords {
+  // A batch encoded while another is still held (a getter on a record that sends) gets its own scratch.
+  const batch = idle ?? new EncodedRecords()
+  idle = undefined
+  try {
+    batch.encode(records, bytesMax)
+  } catch (error) {
+    batch.release()
+    throw error
   }
-
-  get count(): number {
-    return this.sizes.length
-  }
-
-  payloadBytes(index: number): number {
-    return this.sizes[index]!
-  }
-
-  write(buf: Buffer, at: number, index: number): void {
-    encodeEnvelope(buf, at, this.records[this.indexes ? this.indexes[index]! : index]!.parts)
-  }
-
-  /** Per-record timestamps for appendFrom (undefined ones become append time). */
-  timestampsMs(now: number): number[] {
-    const indexes = this.indexes
-    return this.sizes.map((_, i) => this.records[indexes ? indexes[i]! : i]!.timestampMs ?? now)
-  }
-}
-
-/** The bytes a keyed record is placed by (a string key hashes as its UTF-8 bytes). */
-export function keyBytes(record: PreparedRecord): Uint8Array | null {
-  const key = record.parts.key
-  return typeof key === 'string' ? Buffer.from(key, 'utf8') : key
+  return batch
 }

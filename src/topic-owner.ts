@@ -228,7 +228,7 @@ class OwnerConnection {
       case 'hello':
         return { partitions: this.owner.partitions.length, ends: this.owner.partitions.map((partition) => partition.highWatermark) }
       case 'send':
-        return this.appendForwarded(header.groups, body)
+        return appendForwarded(this.owner.partitions, header.groups, body)
       case 'join':
         return this.join(header, header.memberId as string | undefined)
       case 'heartbeat': {
@@ -280,23 +280,24 @@ class OwnerConnection {
     this.send({ push: 'group', group: groupId, states, closed: coordinator.isClosed })
   }
 
-  /** Appends a forwarded batch, partition by partition; resolves to each group's first offset. */
-  private async appendForwarded(groups: unknown, body: Buffer): Promise<number[]> {
-    if (!Array.isArray(groups)) throw new LogError('INVALID_ARGUMENT', 'send needs partition groups')
-    const sources: [Partition, ForwardedBatch][] = []
-    let position = 0
-    for (const group of groups as [number, number][]) {
-      const [partitionId, count] = group
-      const partition = this.owner.partitions[partitionId]
-      if (!partition || !Number.isInteger(count) || count < 1) throw new LogError('UNKNOWN_PARTITION', `partition ${String(partitionId)} does not exist`)
-      const batch = new ForwardedBatch(body, position, count)
-      position = batch.endPosition
-      sources.push([partition, batch])
-    }
-    if (position !== body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch has trailing bytes')
-    const now = Date.now()
-    return Promise.all(sources.map(([partition, batch]) => partition.log.appendFrom(batch.count, batch, { timestampMs: batch.timestampsMs(now) })))
+}
+
+/** Appends a forwarded body, partition by partition (each share atomic); resolves to each share's first offset. */
+export function appendForwarded(partitions: readonly Partition[], groups: unknown, body: Buffer): Promise<number[]> {
+  if (!Array.isArray(groups)) throw new LogError('INVALID_ARGUMENT', 'send needs partition groups')
+  const sources: [Partition, ForwardedBatch][] = []
+  let position = 0
+  for (const group of groups as [number, number][]) {
+    const [partitionId, count] = group
+    const partition = partitions[partitionId]
+    if (!partition || !Number.isInteger(count) || count < 1) throw new LogError('UNKNOWN_PARTITION', `partition ${String(partitionId)} does not exist`)
+    const batch = new ForwardedBatch(body, position, count)
+    position = batch.endPosition
+    sources.push([partition, batch])
   }
+  if (position !== body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch has trailing bytes')
+  const now = Date.now()
+  return Promise.all(sources.map(([partition, batch]) => partition.log.appendFrom(batch.count, batch, { timestampMs: batch.timestampsMs(now) })))
 }
 
 /** A forwarded partition group read from a request body; each envelope is checked before use. */

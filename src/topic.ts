@@ -18,14 +18,13 @@ import { writeFileAtomic } from './fs-util.js'
 import type { GroupOptions } from './group-coordinator.js'
 import { type GroupLink, LocalGroupLink, SwitchableGroupLink } from './group-link.js'
 import { DirectoryLock } from './lock.js'
-import { partitionForKey } from './murmur2.js'
 import { checkGroupId } from './offset-store.js'
 import { type SegmentedLogOptions, resolveOptions } from './options.js'
 import { OwnerClient, RemoteGroupLink, RetryElsewhere, encodeForwarded, ownerAddress } from './owner-client.js'
 import { Partition } from './partition.js'
-import { EnvelopeBatch, type PreparedRecord, type ProducerRecord, keyBytes, prepareRecord } from './producer-record.js'
+import { type EncodedRecords, type ProducerRecord, encodeRecords } from './producer-record.js'
 import { SegmentedLog } from './segmented-log.js'
-import { TopicOwner } from './topic-owner.js'
+import { TopicOwner, appendForwarded } from './topic-owner.js'
 
 export interface TopicOptions extends SegmentedLogOptions {
   /** Partition count, fixed at creation (default 1, at most 10,000). Reopening with another count is TOPIC_MISMATCH. */
@@ -61,8 +60,14 @@ interface GroupEntry {
   link: Promise<SwitchableGroupLink>
 }
 
-/** A batch bound for one partition. */
-type PartitionBatch = [partition: number, batch: EnvelopeBatch]
+/** One partition's share of a batch: its records (all of the batch when undefined). */
+interface PartitionShare {
+  partition: number
+  indexes: readonly number[] | undefined
+}
+
+/** A keyless record without a partition, until the batch's spread partition is known. */
+const NO_PARTITION_YET = -1
 
 export class Topic {
   readonly name: string
@@ -81,7 +86,7 @@ export class Topic {
     private readonly logOptions: SegmentedLogOptions,
   ) {
     this.name = path.basename(dir)
-    const append = (partition: number, batch: EnvelopeBatch): Promise<number> => this.appendGroups([[partition, batch]]).then((firsts) => firsts[0]!)
+    const append = (partition: number, record: ProducerRecord): Promise<number> => this.sendRecords([record], partition).then((results) => results[0]!.offset)
     const keepAlive = (): (() => void) => (this.role.kind === 'forwarder' ? this.role.client.hold() : () => undefined)
     this.partitionList = logs.map((log, id) => new Partition(this.name, id, log, append, keepAlive))
   }
@@ -157,28 +162,7 @@ export class Topic {
    * different partitions are independent.
    */
   async sendBatch(records: readonly ProducerRecord[]): Promise<SendResult[]> {
-    this.checkOpen()
-    if (!Array.isArray(records)) throw new LogError('INVALID_ARGUMENT', 'sendBatch takes an array of records')
-    if (records.length === 0) return []
-    const prepared = records.map((record, index) => prepareRecord(record, index))
-    for (const record of prepared) if (record.partition !== undefined) this.checkPartition(record.partition)
-    // Only keyless records without a partition take a turn in the spread.
-    const spread = prepared.some((record) => record.partition === undefined && record.parts.key === null) ? this.takeNextPartition() : 0
-    const byPartition = new Map<number, number[]>()
-    for (let index = 0; index < prepared.length; index++) {
-      const partition = this.place(prepared[index]!, spread)
-      const indexes = byPartition.get(partition)
-      if (indexes) indexes.push(index)
-      else byPartition.set(partition, [index])
-    }
-    const groups: PartitionBatch[] = [...byPartition].map(([partition, indexes]) => [partition, new EnvelopeBatch(prepared, indexes.length === prepared.length ? undefined : indexes)])
-    const firsts = await this.appendGroups(groups)
-    const results: SendResult[] = new Array(records.length)
-    groups.forEach(([partition], g) => {
-      const indexes = byPartition.get(partition)!
-      for (let i = 0; i < indexes.length; i++) results[indexes[i]!] = { partition, offset: firsts[g]! + i }
-    })
-    return results
+    return this.sendRecords(records, undefined)
   }
 
   /**
@@ -346,16 +330,72 @@ export class Topic {
     }
   }
 
-  /** Appends each partition's batch: locally as the owner, else forwarded (resent if the owner was closing). */
-  private async appendGroups(groups: readonly PartitionBatch[]): Promise<number[]> {
+  /**
+   * Checks, encodes and places `records` (all on `forcedPartition` when given), then appends each
+   * partition's share: at once as the owner, else forwarded to the owner. The envelopes live in a
+   * shared scratch, so they are appended (copied) or put into the forwarded body before any await.
+   */
+  private async sendRecords(records: readonly ProducerRecord[], forcedPartition: number | undefined): Promise<SendResult[]> {
+    this.checkOpen()
+    if (!Array.isArray(records)) throw new LogError('INVALID_ARGUMENT', 'sendBatch takes an array of records')
+    if (records.length === 0) return []
+    // A batch larger than partitions × batchBytesMax has a share over batchBytesMax whatever the placement.
+    const encoded = encodeRecords(records, this.partitionCount * this.partitionList[0]!.log.options.batchBytesMax)
+    let shares: PartitionShare[]
+    let firsts: Promise<number[]>
+    try {
+      shares = this.place(encoded, forcedPartition)
+      const role = this.role
+      if (role.kind === 'owner') firsts = Promise.all(shares.map(({ partition, indexes }) => this.partitionList[partition]!.appendEncoded(encoded, indexes)))
+      else if (role.kind === 'reader') throw new LogError('READ_ONLY', 'this topic handle was opened readOnly', { path: this.dir })
+      else firsts = this.forward(shares.map(({ partition, indexes }) => [partition, indexes?.length ?? encoded.count]), encodeForwarded(encoded, shares))
+    } finally {
+      encoded.release()
+    }
+    const found = await firsts
+    const results: SendResult[] = new Array(records.length)
+    shares.forEach(({ partition, indexes }, s) => {
+      const first = found[s]!
+      if (indexes === undefined) for (let i = 0; i < results.length; i++) results[i] = { partition, offset: first + i }
+      else for (let i = 0; i < indexes.length; i++) results[indexes[i]!] = { partition, offset: first + i }
+    })
+    return results
+  }
+
+  /** The records of each partition, in order: forced or explicit partition, else the key's, else the spread. */
+  private place(encoded: EncodedRecords, forcedPartition: number | undefined): PartitionShare[] {
+    if (forcedPartition !== undefined) return [{ partition: forcedPartition, indexes: undefined }]
+    if (this.partitionCount === 1 && !encoded.hasExplicitPartition) return [{ partition: 0, indexes: undefined }]
+    const count = encoded.count
+    const partitions: number[] = new Array(count)
+    let spreadNeeded = false
+    for (let index = 0; index < count; index++) {
+      const explicit = encoded.explicitPartition(index)
+      const partition = explicit === undefined ? encoded.keyedPartition(index, this.partitionCount) : this.checkPartition(explicit)
+      // Only keyless records without a partition take a turn in the spread.
+      if (partition === undefined) spreadNeeded = true
+      partitions[index] = partition ?? NO_PARTITION_YET
+    }
+    const spread = spreadNeeded ? this.takeNextPartition() : 0
+    const byPartition = new Map<number, number[]>()
+    for (let index = 0; index < count; index++) {
+      const partition = partitions[index] === NO_PARTITION_YET ? spread : partitions[index]!
+      const indexes = byPartition.get(partition)
+      if (indexes) indexes.push(index)
+      else byPartition.set(partition, [index])
+    }
+    if (byPartition.size === 1) return [{ partition: [...byPartition.keys()][0]!, indexes: undefined }]
+    return [...byPartition].map(([partition, indexes]) => ({ partition, indexes }))
+  }
+
+  /** Sends a forwarded body to the owner (resent if the owner was closing); appends it here if this handle took over meanwhile. */
+  private async forward(groups: [number, number][], body: Buffer): Promise<number[]> {
     for (;;) {
       await this.ready
       const role = this.role
       switch (role.kind) {
-        case 'owner': {
-          const now = Date.now()
-          return Promise.all(groups.map(([partition, batch]) => this.partitionList[partition]!.log.appendFrom(batch.count, batch, { timestampMs: batch.timestampsMs(now) })))
-        }
+        case 'owner':
+          return appendForwarded(this.partitionList, groups, body)
         case 'reader':
           throw new LogError('READ_ONLY', 'this topic handle was opened readOnly', { path: this.dir })
         case 'failed':
@@ -365,8 +405,7 @@ export class Topic {
           continue
         case 'forwarder':
           try {
-            const forwarded = groups.map(([partition, batch]) => ({ partition, count: batch.count, payloadBytes: (i: number) => batch.payloadBytes(i), write: (buf: Buffer, at: number, i: number) => batch.write(buf, at, i), timestampsMs: (now: number) => batch.timestampsMs(now) }))
-            return (await role.client.request({ op: 'send', groups: groups.map(([partition, batch]) => [partition, batch.count]) }, encodeForwarded(forwarded))) as number[]
+            return (await role.client.request({ op: 'send', groups }, body)) as number[]
           } catch (error) {
             if (!(error instanceof RetryElsewhere)) throw error
             await this.roleChange(role) // the owner closed before starting it: send it to the next one
@@ -380,13 +419,6 @@ export class Topic {
   }
 
   // -------------------------------------------------------------------------------------------
-
-  private place(record: PreparedRecord, spread: number): number {
-    if (record.partition !== undefined) return record.partition
-    if (this.partitionCount === 1) return 0
-    const key = keyBytes(record)
-    return key === null ? spread : partitionForKey(key, this.partitionCount)
-  }
 
   private takeNextPartition(): number {
     const partition = this.nextPartition

@@ -3,7 +3,7 @@
  * masks the sign bit the way Kafka's Utils.toPositive does.
  */
 import { describe, expect, it } from 'vitest'
-import { murmur2, partitionForKey } from '../src/murmur2.js'
+import { murmur2, murmur2Range, partitionForKey } from '../src/murmur2.js'
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
 
@@ -72,6 +72,13 @@ describe('murmur2', () => {
       expect(hash).toBeGreaterThanOrEqual(-(2 ** 31))
       expect(hash).toBeLessThan(2 ** 31)
       expect(hash | 0).toBe(hash)
+    }
+  })
+
+  it('hashes a range of a buffer (murmur2Range) as it hashes a view of that range', () => {
+    const backing = pseudoRandomBytes(64, 99)
+    for (let start = 0; start <= 20; start++) {
+      for (let end = start; end <= start + 21; end++) expect(murmur2Range(backing, start, end)).toBe(murmur2(backing.subarray(start, end)))
     }
   })
 

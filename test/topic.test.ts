@@ -8,6 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type ConsumedRecord, LogError, type LogErrorCode, type ProducerRecord, type SendResult, Topic, type TopicOptions, murmur2, partitionForKey } from '../src/index.js'
+import { HEADER_NAME_ENCODE_CACHE_ENTRIES, encodedHeaderNameCount } from '../src/format.js'
 import { tempDir } from './helpers/temp-dir.js'
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
@@ -238,6 +239,13 @@ describe('Topic', () => {
       { name: 'a late timestamp', record: { value: 'v', timestamp: 1_700_000_000_123 } },
       { name: 'an earlier timestamp after a later one', record: { value: 'v', timestamp: 5 } },
       { name: 'the largest timestamp', record: { value: 'v', timestamp: Number.MAX_SAFE_INTEGER } },
+      // Strings are copied four chars at a time while they are ASCII; anything else goes through UTF-8.
+      { name: 'non-ASCII closing a four-char word', record: { value: 'abcdefgé', key: 'abcé' } },
+      { name: 'non-ASCII in the tail after whole words', record: { value: 'abcde☃', key: 'abcdefghi🔑' } },
+      { name: 'Latin-1 chars (below 0x100, above 0x7f)', record: { value: 'ÿ', key: 'café', headers: { ü: 'ñ', 'x\u0080': '\u00ff' } } },
+      { name: 'a lone surrogate (written as U+FFFD)', record: { value: 'a\ud800b', key: '\udc00', headers: { h: 'x\ud83d' } } },
+      { name: 'ASCII strings around the 64-char short-string limit', record: { value: 'a'.repeat(64), key: 'k'.repeat(65), headers: { ['n'.repeat(64)]: 'v'.repeat(63), ['m'.repeat(65)]: 'w'.repeat(200) } } },
+      { name: 'non-ASCII strings around the 64-char limit', record: { value: 'a'.repeat(63) + 'é', key: 'é' + 'b'.repeat(70), headers: { ['ö'.repeat(64)]: '☃'.repeat(65) } } },
     ]
 
     function expectedOf(record: ProducerRecord): { key: string | null; value: string; headers: Record<string, string> } {
@@ -524,6 +532,97 @@ describe('Topic', () => {
       expect(endOffsets(reopened)).toEqual([2, 1, 0])
       expect(await valuesOf(reopened, 0)).toEqual(['zero', 'one'])
       expect(await valuesOf(reopened, 1)).toEqual(['two'])
+    })
+  })
+
+  describe('producer encoding', () => {
+    const batchOf = (count: number, partitions: number): ProducerRecord[] =>
+      Array.from({ length: count }, (_, i) => ({ key: `key-${i}`, value: `value ${i}`, headers: { 'content-type': 'text/plain', n: String(i) }, ...(i % 7 === 0 ? { partition: i % partitions } : {}) }))
+
+    const BAD_RECORDS: { name: string; record: unknown; code: LogErrorCode }[] = [
+      { name: 'null', record: null, code: 'INVALID_ARGUMENT' },
+      { name: 'a number value', record: { value: 5 }, code: 'INVALID_ARGUMENT' },
+      { name: 'a number key', record: { value: 'v', key: 5 }, code: 'INVALID_ARGUMENT' },
+      { name: 'a null header value after a good one', record: { value: 'v', headers: { a: 'ok', b: null } }, code: 'INVALID_ARGUMENT' },
+      { name: 'a header name over 65535 bytes', record: { value: 'v', headers: { ['é'.repeat(40_000)]: 'v' } }, code: 'INVALID_ARGUMENT' },
+      { name: 'a fractional timestamp', record: { value: 'v', timestamp: 1.5 }, code: 'INVALID_ARGUMENT' },
+      { name: 'partition 99', record: { value: 'v', partition: 99 }, code: 'UNKNOWN_PARTITION' },
+      { name: 'partition -1', record: { value: 'v', partition: -1 }, code: 'UNKNOWN_PARTITION' },
+    ]
+    const CASES = [1, 3].flatMap((partitions) => [0, 500, 999].flatMap((index) => BAD_RECORDS.map((bad) => ({ ...bad, partitions, index }))))
+
+    it.each(CASES)('refuses a batch of 1,000 with $name at record $index ($partitions partitions) and writes nothing', async ({ record, code, partitions, index }) => {
+      const topic = await openTopic(tempDir('topic'), { partitions })
+      const records: unknown[] = batchOf(1000, partitions)
+      records[index] = record
+      const error = await rejectionOf(() => topic.sendBatch(bad(records)))
+      expect(error).toBeInstanceOf(LogError)
+      expect(error).toMatchObject({ code })
+      if (code === 'INVALID_ARGUMENT') expect((error as Error).message).toMatch(new RegExp(`: record ${index}\\b`))
+      expect(endOffsets(topic)).toEqual(new Array(partitions).fill(0))
+      // The next batch goes through whole, from offset 0.
+      const results = await topic.sendBatch(batchOf(1000, partitions))
+      expect(results.filter((result) => result.offset === 0).length).toBe(new Set(results.map((result) => result.partition)).size)
+      expect(endOffsets(topic).reduce((sum, count) => sum + count, 0)).toBe(1000)
+    })
+
+    it('keeps at most HEADER_NAME_ENCODE_CACHE_ENTRIES encoded header names, and names past the bound still round-trip', async () => {
+      const topic = await openTopic(tempDir('topic'))
+      const names = Array.from({ length: HEADER_NAME_ENCODE_CACHE_ENTRIES * 3 }, (_, i) => `header-${i}-${'é'.repeat(i % 3)}`)
+      const records = names.map((name, i) => ({ value: `v${i}`, headers: { [name]: `x${i}`, common: 'c' } }))
+      await topic.sendBatch(records)
+      expect(encodedHeaderNameCount()).toBeGreaterThan(0)
+      expect(encodedHeaderNameCount()).toBeLessThanOrEqual(HEADER_NAME_ENCODE_CACHE_ENTRIES)
+      await topic.sendBatch(records)
+      expect(encodedHeaderNameCount()).toBeLessThanOrEqual(HEADER_NAME_ENCODE_CACHE_ENTRIES)
+      for (let offset = 0; offset < records.length * 2; offset++) {
+        const i = offset % records.length
+        const headers = topic.partition(0).read(offset).headers
+        expect(Object.keys(headers)).toEqual([names[i], 'common'])
+        expect(text(headers[names[i]!]!)).toBe(`x${i}`)
+      }
+    })
+
+    it('round-trips a batch larger than the scratch it keeps (about 6 MB), and a small batch after it', async () => {
+      const topic = await openTopic(tempDir('topic'), { partitions: 2 })
+      const big = Array.from({ length: 6 }, (_, i) => ({ key: `k${i}`, value: Buffer.alloc(1000 * 1024, i + 1) }))
+      const placed = await topic.sendBatch(big)
+      const small = await topic.sendBatch([{ value: 'small', partition: 0 }])
+      for (const [i, { partition, offset }] of placed.entries()) expect(Buffer.from(topic.partition(partition).read(offset).value).equals(big[i]!.value)).toBe(true)
+      expect(text(topic.partition(0).read(small[0]!.offset).value)).toBe('small')
+    })
+
+    it('applies a timestamp or a partition given only by later records of a batch', async () => {
+      const topic = await openTopic(tempDir('topic'), { partitions: 3 })
+      const before = Date.now()
+      const results = await topic.sendBatch([{ value: 'a', partition: 1 }, { value: 'b', partition: 1 }, { value: 'c', partition: 1, timestamp: 7 }, { value: 'd', partition: 2 }])
+      expect(results).toEqual([
+        { partition: 1, offset: 0 },
+        { partition: 1, offset: 1 },
+        { partition: 1, offset: 2 },
+        { partition: 2, offset: 0 },
+      ])
+      expect(topic.partition(1).read(0).timestamp).toBeGreaterThanOrEqual(before)
+      expect(topic.partition(1).read(2).timestamp).toBe(7)
+      expect(topic.partition(2).read(0).timestamp).toBeGreaterThanOrEqual(before)
+    })
+
+    it('encodes a batch sent from inside another batch being encoded (a getter that sends) without mixing them up', async () => {
+      const topic = await openTopic(tempDir('topic'))
+      let inner: Promise<SendResult[]> | undefined
+      const sneaky = {
+        get value(): string {
+          inner ??= topic.sendBatch([{ value: 'inner 0' }, { value: 'inner 1' }])
+          return 'outer 1'
+        },
+      }
+      const outer = await topic.sendBatch([{ value: 'outer 0' }, bad(sneaky), { value: 'outer 2' }])
+      expect(await inner).toEqual([
+        { partition: 0, offset: 0 },
+        { partition: 0, offset: 1 },
+      ])
+      expect(outer.map((result) => result.offset)).toEqual([2, 3, 4])
+      expect(await valuesOf(topic, 0)).toEqual(['inner 0', 'inner 1', 'outer 0', 'outer 1', 'outer 2'])
     })
   })
 

@@ -15,8 +15,12 @@ export interface OutputStream {
 export interface CliIo {
   stdout: OutputStream
   stderr: OutputStream
-  /** Ends `tail --follow` (main.ts aborts it on SIGINT). */
-  signal?: AbortSignal
+  /**
+   * For commands that run until interrupted (`tail --follow`): a signal that aborts when the user
+   * interrupts. main.ts installs its SIGINT handler only then, so every other command still dies at
+   * once on Ctrl-C (a handler could not run during their synchronous scans anyway).
+   */
+  interrupt?: () => AbortSignal
 }
 
 /** 12345 → "12,345". */
@@ -29,10 +33,11 @@ export function formatTimestamp(timestampMs: number): string {
   return Number.isNaN(date.getTime()) ? `${timestampMs}ms` : date.toISOString()
 }
 
-/** Rows of cells as columns: text columns left-aligned, numeric ones right-aligned. */
+/** Rows of cells as columns: text columns left-aligned, numeric ones (numbers, '-' for none) right-aligned. */
 export function formatTable(header: readonly string[], rows: readonly (readonly (string | number)[])[], indent = '  '): string {
   const cells = [header, ...rows.map((row) => row.map((cell) => (typeof cell === 'number' ? formatCount(cell) : cell)))]
-  const numeric = header.map((_, column) => rows.length > 0 && rows.every((row) => typeof row[column] === 'number'))
+  const isNumeric = (cell: string | number | undefined): boolean => typeof cell === 'number' || cell === '-'
+  const numeric = header.map((_, column) => rows.some((row) => typeof row[column] === 'number') && rows.every((row) => isNumeric(row[column])))
   const widths = header.map((_, column) => Math.max(...cells.map((row) => (row[column] ?? '').length)))
   const lines = cells.map((row) =>
     row
@@ -82,6 +87,8 @@ export interface PrintableRecord {
   partition?: number
   offset: number
   timestampMs: number
+  /** The record's stored bytes (a topic record's whole envelope); default: the value's length. */
+  size?: number
   value: Uint8Array
   key?: Uint8Array | null
   headers?: Record<string, Uint8Array>
@@ -90,7 +97,7 @@ export interface PrintableRecord {
 export function formatRecordLine(record: PrintableRecord): string {
   const parts: string[] = []
   if (record.partition !== undefined) parts.push(`partition=${record.partition}`)
-  parts.push(`offset=${record.offset}`, `timestamp=${formatTimestamp(record.timestampMs)}`, `size=${record.value.length}`)
+  parts.push(`offset=${record.offset}`, `timestamp=${formatTimestamp(record.timestampMs)}`, `size=${record.size ?? record.value.length}`)
   if (record.key !== undefined) parts.push(`key=${record.key === null ? 'null' : previewBytes(record.key)}`)
   if (record.headers !== undefined && Object.keys(record.headers).length > 0) {
     const headers = Object.entries(record.headers).map(([name, value]) => `${JSON.stringify(name)}:${previewBytes(value)}`)
@@ -106,7 +113,7 @@ export function formatRecordJson(record: PrintableRecord): string {
   document.offset = record.offset
   document.timestamp = formatTimestamp(record.timestampMs)
   document.timestampMs = record.timestampMs
-  document.size = record.value.length
+  document.size = record.size ?? record.value.length
   if (record.key !== undefined) document.key = record.key === null ? null : jsonBytes(record.key)
   if (record.headers !== undefined) {
     const headers: Record<string, JsonBytes> = {}
