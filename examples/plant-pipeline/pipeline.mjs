@@ -48,7 +48,8 @@ export const DEFAULTS = {
  * { options, mode, elapsedMs, photos, crops, stages: [{ name, replicas, killed, processed, written,
  * busyMs, throughputPerSec, lag }], predictions: { expected, unique, missing, records,
  * duplicatesAbsorbed, byModel }, table: [row], retrain: { disease, group, processed, before, after,
- * otherStagesProcessed, topicEndsBefore, topicEndsAfter } | null, killed: {...} | null }.
+ * otherStagesProcessed, topicEndsBefore, topicEndsAfter } | null, killed: { stage, memberId, mode,
+ * processed, inputTopic, uncommitted: [{ partition, offset }], atMs } | null }.
  */
 export async function runPipeline(options = {}) {
   const run = new PipelineRun(resolveOptions(options))
@@ -161,7 +162,7 @@ class PipelineRun {
     const state = { memberId: `${stage.name}#${config.replica}`, handle, state: 'running', stats: null }
     handle.onMessage((message) => {
       if (message.stats) state.stats = message.stats
-      if (message.type === 'crash-point') this.kill(stage, state)
+      if (message.type === 'crash-point') this.kill(stage, state, message.uncommitted)
       if (message.type === 'stopped') state.state = 'stopped'
       if (message.type === 'failed') this.failures.push(`${state.memberId}: ${message.error}`)
     })
@@ -173,10 +174,10 @@ class PipelineRun {
   }
 
   /** The victim stopped between writing its outputs and committing: kill it for real. */
-  kill(stage, state) {
+  kill(stage, state, uncommitted) {
     state.state = 'killed'
     state.handle.kill()
-    this.killed = { stage: stage.name, memberId: state.memberId, mode: this.mode, processed: state.stats.processed, atMs: Date.now() - this.startedAt }
+    this.killed = { stage: stage.name, memberId: state.memberId, mode: this.mode, processed: state.stats.processed, inputTopic: stage.input, uncommitted, atMs: Date.now() - this.startedAt }
     this.say(`✗ killing ${state.memberId} (${this.mode === 'process' ? 'SIGKILL' : 'worker.terminate()'}) after it wrote the outputs of ${state.stats.processed} records, before committing them`)
   }
 
