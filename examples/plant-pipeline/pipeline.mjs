@@ -19,7 +19,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Topic } from '../../dist/index.js'
 import { ALL_TOPICS, GROUPS, TOPICS, decodePrediction, photoRecord } from './records.mjs'
-import { PredictionStore, progressLine, reportLines } from './report.mjs'
+import { parseArgs, usage } from './cli.mjs'
+import { PredictionStore, processedBy, progressLine, reportLines, stageSummary, sumLag } from './report.mjs'
 import { STAGE_KINDS, groupOptions, stageName, startReplica } from './stage.mjs'
 import { AREAS, DISEASES, LEAVES_MAX, MODELS, PHOTO_HEIGHT, PHOTO_WIDTH, latestVersion, photoIdOf, renderPhoto } from './synthetic.mjs'
 
@@ -320,31 +321,6 @@ class PipelineRun {
   }
 }
 
-function processedBy(stage) {
-  return stage.replicas.reduce((sum, replica) => sum + (replica.stats?.processed ?? 0), 0)
-}
-
-function stageSummary(stage) {
-  const stats = stage.replicas.map((replica) => replica.stats).filter(Boolean)
-  const sum = (field) => stats.reduce((total, s) => total + s[field], 0)
-  const firstAt = Math.min(...stats.map((s) => s.firstAt ?? Infinity))
-  const lastAt = Math.max(...stats.map((s) => s.lastAt ?? -Infinity))
-  const activeMs = Math.max(1, lastAt - firstAt)
-  return {
-    name: stage.name,
-    replicas: stage.replicas.length,
-    killed: stage.replicas.filter((replica) => replica.state === 'killed').length,
-    processed: sum('processed'),
-    written: sum('written'),
-    fencedCommits: sum('fencedCommits'),
-    busyMs: sum('busyMs'),
-    throughputPerSec: Number.isFinite(firstAt) ? (sum('processed') * 1000) / activeMs : 0,
-    lag: stage.lag,
-  }
-}
-
-const sumLag = (lags) => lags.reduce((total, partition) => total + partition.lag, 0)
-
 async function withTimeout(promise, ms, onTimeout) {
   let timer
   const timeout = new Promise((resolve) => {
@@ -357,45 +333,17 @@ async function withTimeout(promise, ms, onTimeout) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Command line
-
-const USAGE = `node examples/plant-pipeline/pipeline.mjs [flags]
-  --days=N --positions=N --leaves=N   field size (default ${DEFAULTS.days} days, ${DEFAULTS.positions} positions per area, ${DEFAULTS.leaves} leaves per photo)
-  --replicas=N                        replicas of the detector and of each grader (default ${DEFAULTS.replicas})
-  --detector-replicas=N --demux-replicas=N --partitions=N
-  --processes                         run stage replicas as child processes instead of worker threads
-  --kill[=detector|demux|<disease>]   kill replica 0 of that stage midway (default: detector)
-  --retrain=<disease> | --no-retrain  replay a disease topic with its new grader version (default rust)
-  --session-timeout-ms=N              how long a dead replica keeps its partitions (default ${DEFAULTS.sessionTimeoutMs})
-  --dir=PATH                          where the topics live (removed first; default examples/plant-pipeline/.data)
-  --quiet                             no progress lines`
-
-export function parseArgs(argv) {
-  const flags = new Map(argv.map((arg) => /^--([^=]+)(?:=(.*))?$/.exec(arg)).filter(Boolean).map((m) => [m[1], m[2] ?? true]))
-  const number = (name) => (flags.has(name) ? Number(flags.get(name)) : undefined)
-  return {
-    help: flags.has('help'),
-    days: number('days'),
-    positions: number('positions'),
-    leaves: number('leaves'),
-    replicas: number('replicas'),
-    detectorReplicas: number('detector-replicas'),
-    demuxReplicas: number('demux-replicas'),
-    partitions: number('partitions'),
-    sessionTimeoutMs: number('session-timeout-ms'),
-    processes: flags.has('processes'),
-    kill: !flags.has('kill') ? undefined : flags.get('kill') === true ? 'detector' : flags.get('kill'),
-    retrain: flags.has('no-retrain') || flags.get('retrain') === 'none' ? null : flags.get('retrain'),
-    dir: flags.get('dir'),
-    quiet: flags.has('quiet'),
-  }
-}
-
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { help, quiet, ...options } = parseArgs(process.argv.slice(2))
+  let parsed
+  try {
+    parsed = parseArgs(process.argv.slice(2))
+  } catch (error) {
+    console.error(`${error.message}\n\n${usage(DEFAULTS)}`)
+    process.exit(2)
+  }
+  const { help, quiet, ...options } = parsed
   if (help) {
-    console.log(USAGE)
+    console.log(usage(DEFAULTS))
   } else {
     const say = console.log
     await runPipeline({ ...options, log: quiet ? (line) => !line.startsWith('[') && say(line) : say })

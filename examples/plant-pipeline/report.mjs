@@ -93,6 +93,36 @@ export function verdictOf(difference) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Stage totals, from the replicas' last progress reports
+
+/** Records processed by a stage's replicas so far (a killed replica counts up to its last report). */
+export function processedBy(stage) {
+  return stage.replicas.reduce((sum, replica) => sum + (replica.stats?.processed ?? 0), 0)
+}
+
+/** A stage's line in the summary; throughput is over the stage's active period (first batch start to last batch end). */
+export function stageSummary(stage) {
+  const stats = stage.replicas.map((replica) => replica.stats).filter(Boolean)
+  const sum = (field) => stats.reduce((total, s) => total + s[field], 0)
+  const firstAt = Math.min(...stats.map((s) => s.firstAt ?? Infinity))
+  const lastAt = Math.max(...stats.map((s) => s.lastAt ?? -Infinity))
+  const activeMs = Math.max(1, lastAt - firstAt)
+  return {
+    name: stage.name,
+    replicas: stage.replicas.length,
+    killed: stage.replicas.filter((replica) => replica.state === 'killed').length,
+    processed: sum('processed'),
+    written: sum('written'),
+    fencedCommits: sum('fencedCommits'),
+    busyMs: sum('busyMs'),
+    throughputPerSec: Number.isFinite(firstAt) ? (sum('processed') * 1000) / activeMs : 0,
+    lag: stage.lag,
+  }
+}
+
+export const sumLag = (lags) => lags.reduce((total, partition) => total + partition.lag, 0)
+
+// ---------------------------------------------------------------------------------------------
 // Printing
 
 const fixed = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : '-')
@@ -104,7 +134,7 @@ const rate = (perSec) => (Number.isFinite(perSec) ? Math.round(perSec) : '-')
 export function progressLine(elapsedMs, { photosSent, photos }, stages, aggregated, expected) {
   const parts = [`photos ${photosSent}/${photos}`]
   for (const stage of stages) {
-    const name = stage.name.replace(/^grader\./, '')
+    const name = stage.name.replace(/^leaf-/, '').replace(/^grader\.(.*)\.v1$/, '$1').replace(/^grader\./, '')
     parts.push(`${name} ×${stage.live} ${stage.processed} lag ${stage.lag ?? '?'}`)
   }
   parts.push(`predictions ${aggregated}/${expected}`)
