@@ -47,12 +47,12 @@ function formatLogStats(name: string, log: SegmentedLog): string {
   const segments = log.segments
   const rows = segments.map((segment, i) => {
     const state = i === segments.length - 1 ? 'active' : 'sealed'
-    return [String(segment.baseOffset).padStart(20, '0'), segment.baseOffset, segment.count, fileBytes(segment.storePath) ?? 0, state]
+    return [segment.baseOffset, segment.count, fileBytes(segment.storePath) ?? 0, state]
   })
-  const bytes = rows.reduce((sum, row) => sum + (row[3] as number), 0)
+  const bytes = rows.reduce((sum, row) => sum + (row[2] as number), 0)
   return [
     `${name} ${log.dir} (${describeWriter(probeWriter(log.dir))})\n`,
-    formatTable(['segment', 'base offset', 'records', 'bytes', 'state'], rows),
+    formatTable(['base offset', 'records', 'bytes', 'state'], rows),
     `  ${segments.length} segment(s), start offset ${log.startOffset}, end offset ${log.highWatermark}, ` +
       `${formatCount(log.highWatermark - log.startOffset)} records, ${formatCount(bytes)} bytes\n`,
   ].join('')
