@@ -37,7 +37,7 @@ export async function runRepair(dir: string, io: CliIo): Promise<number> {
       const after = await repairLog(log.name, log.dir, io)
       if (after.damages.length > 0) {
         damagedLogs++
-        io.stdout.write(formatLogCheck(`  still damaged: ${log.name}`, after))
+        io.stdout.write(formatLogCheck(`still damaged: ${log.name}`, after))
       }
     }
     io.stdout.write(
