@@ -31,7 +31,7 @@ import { FollowedTail } from './followed-tail.js'
 import { type MmapApi } from './mmap.js'
 import { Index, encodeIndexFile, entriesFormChain } from './offset-index.js'
 import { replaceWithPrefix, scanStore } from './recovery.js'
-import { writeFileAtomic } from './fs-util.js'
+import { writeAll, writeFileAtomic } from './fs-util.js'
 import { Store } from './store.js'
 
 /**
@@ -462,19 +462,24 @@ export class Segment {
 
   /** Cuts the active segment so that `offset` becomes its next offset. */
   /**
-   * Makes the last record end a batch (after a cut inside one): recovery keeps records up to the
-   * last BATCH_END, and everything left after a truncate was acknowledged.
+   * Before a truncate: makes the record at `offset` (the last one to stay) end a batch, durably. Done
+   * first, so that whichever step of the cut a crash interrupts (newer segments deleted, this one
+   * cut), recovery, which keeps records up to the last BATCH_END, keeps it and everything before it.
+   * A sealed store is rewritten in place: the same bytes count, so maps of it stay valid.
    */
-  endBatchAtTail(): void {
-    assert(this.active && this.store && this.index)
-    if (this.recordCount === 0) return
-    const entry = this.index.entry(this.recordCount - 1)
-    const frame = this.store.readFrame(entry.position, entry.payloadBytes)
-    assert(frame !== undefined, 'the last indexed frame is in the store')
+  markBatchEnd(offset: number, mmap: MmapApi | undefined): void {
+    const frame = this.readFrame(offset, true, mmap, true)
     if ((frame.readUInt16LE(12) & FLAG_BATCH_END) !== 0) return
     const copy = Buffer.from(frame)
     markFrameBatchEnd(copy)
-    this.store.rewriteFrameHeader(entry.position, copy.subarray(0, FRAME_HEADER_BYTES))
+    const header = copy.subarray(0, FRAME_HEADER_BYTES)
+    const position = this.frameEnd(offset - this.baseOffset) - frame.length
+    if (this.store?.isWritable) {
+      this.store.rewriteFrameHeader(position, header)
+      this.store.syncNow()
+      return
+    }
+    rewriteInPlace(this.storePath, header, position)
   }
 
   truncateActive(offset: number): void {
@@ -488,6 +493,19 @@ export class Segment {
     this.recordCount = relativeOffset
     this.timestampMax = relativeOffset === 0 ? undefined : this.index.entry(relativeOffset - 1).timestampMs
     if (relativeOffset === 0) this.firstRecordAgeBaseMs = undefined
+  }
+}
+
+function rewriteInPlace(file: string, bytes: Uint8Array, position: number): void {
+  let fd: number | undefined
+  try {
+    fd = fs.openSync(file, 'r+')
+    writeAll(fd, bytes, position)
+    fs.fdatasyncSync(fd)
+  } catch (error) {
+    throw ioError('could not rewrite a frame header', error, file)
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd)
   }
 }
 

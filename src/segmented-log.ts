@@ -532,6 +532,8 @@ export class SegmentedLog {
   }
 
   private cutAt(offset: number): void {
+    // Records below startOffset may still sit in the first segment: mark the last one that stays either way.
+    if (offset > this.segmentList[0]!.baseOffset) this.segmentFor(offset - 1).markBatchEnd(offset - 1, this.mmap)
     const target = this.segmentFor(offset)
     while (this.segmentList[this.segmentList.length - 1] !== target) {
       const newest = this.segmentList.pop()!
@@ -557,7 +559,6 @@ export class SegmentedLog {
       })
       this.segmentList[this.segmentList.length - 1] = active
     }
-    this.active.endBatchAtTail()
     this.active.syncNow()
     fsyncDirectory(this.dir)
   }

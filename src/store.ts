@@ -237,6 +237,10 @@ export class Store {
     this.dropReadAhead()
   }
 
+  get isWritable(): boolean {
+    return this.writeBuffer !== undefined
+  }
+
   /** Overwrites the header of the frame at `position` of the active store (same size: nothing moves). */
   rewriteFrameHeader(position: number, header: Uint8Array): void {
     assert(this.writeBuffer && this.fd !== undefined, 'only the active store is rewritten in place')

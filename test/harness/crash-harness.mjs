@@ -8,8 +8,9 @@
 // Checks after every kill (a failed check is a violation; the run ends with their list):
 //   log:   every acknowledged record still in [startOffset, endOffset) is present with its bytes;
 //          every record present is one that was issued at that offset (no wrong bytes); no read
-//          throws (no corrupt record); an acknowledged truncate or deleteBefore stayed done, one in
-//          flight is either done or not; no batch is cut in the middle; new appends are accepted.
+//          throws (no corrupt record); an acknowledged truncate or deleteBefore stayed done; one in
+//          flight left a prefix (a truncate: the end lies between its offset and the old end; a
+//          deleteBefore: done or not); no batch is cut in the middle; new appends are accepted.
 //   topic: every acknowledged send is at its partition and offset with its bytes; every record
 //          present was sent; offsets are contiguous and every record decodes.
 //   group: each partition's committed offset is at least the last acknowledged commit, at most the
@@ -150,8 +151,11 @@ async function check(dir, model, pending) {
   try {
     const start = log.startOffset
     const end = log.endOffset
-    if (pending.truncate !== undefined && end === pending.truncate) {
-      for (const offset of [...model.log.keys()]) if (offset >= pending.truncate) model.log.delete(offset)
+    if (pending.truncate !== undefined && end >= pending.truncate) {
+      // A truncate in flight at the kill may have cut anywhere between its offset and the old end
+      // (it removes newer segments first, then cuts one): what stays is a prefix, so records at or
+      // past the end it reached are the ones it removed.
+      for (const offset of [...model.log.keys()]) if (offset >= end) model.log.delete(offset)
     }
     for (const [offset, hash] of model.log) {
       if (offset < start) {
