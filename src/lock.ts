@@ -60,6 +60,21 @@ export class DirectoryLock {
   }
 }
 
+/** What holds a directory's lock, found without taking or touching it (read-only tools use this). */
+export type LockState = { kind: 'none' } | { kind: 'live'; pid: number; tid: number } | { kind: 'dead'; pid: number }
+
+export function probeLock(dir: string): LockState {
+  const file = path.join(dir, LOCK_FILE)
+  let holder: ReturnType<typeof readHolder>
+  try {
+    holder = readHolder(file)
+  } catch {
+    return { kind: 'none' }
+  }
+  if (typeof holder !== 'object') return { kind: 'none' } // none, or one being created: nobody wrote under it yet
+  return holderIsAlive(file, holder, currentHolder()) ? { kind: 'live', pid: holder.pid, tid: holder.tid } : { kind: 'dead', pid: holder.pid }
+}
+
 function currentHolder(): Holder {
   const { pid, tid } = threadIdentity()
   return {

@@ -4,7 +4,7 @@
  * stderr). The last block runs the built dist/cli/main.js as a real process: exit codes, no progress
  * output into pipes, and `tail --follow` ended by SIGINT.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -471,17 +471,6 @@ describe('seglog usage and errors', () => {
 
 const MAIN = path.join(REPO, 'dist', 'cli', 'main.js')
 
-/** ensureBuilt() looks at src/*.ts only: rebuild when a src/cli file is newer than its output too. */
-function ensureCliBuilt(): void {
-  ensureBuilt()
-  const sources = fs.readdirSync(path.join(REPO, 'src', 'cli')).filter((name) => name.endsWith('.ts'))
-  const stale = sources.some((name) => {
-    const built = fs.statSync(path.join(REPO, 'dist', 'cli', name.replace(/\.ts$/, '.js')), { throwIfNoEntry: false })
-    return built === undefined || built.mtimeMs < fs.statSync(path.join(REPO, 'src', 'cli', name)).mtimeMs
-  })
-  if (stale) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'pipe' })
-}
-
 function runMain(args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -495,7 +484,7 @@ function runMain(args: string[]): Promise<CliResult> {
 }
 
 describe('dist/cli/main.js as a process', () => {
-  beforeAll(() => ensureCliBuilt(), 180_000)
+  beforeAll(() => ensureBuilt(), 180_000)
 
   it('starts with a shebang line', () => {
     expect(fs.readFileSync(MAIN, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node')

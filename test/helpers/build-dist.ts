@@ -34,7 +34,7 @@ export function ensureBuilt(): void {
 }
 
 function distIsFresh(): boolean {
-  const sources = fs.readdirSync(path.join(REPO, 'src')).filter((name) => name.endsWith('.ts'))
+  const sources = (fs.readdirSync(path.join(REPO, 'src'), { recursive: true }) as string[]).filter((name) => name.endsWith('.ts'))
   return sources.every((name) => {
     const built = fs.statSync(path.join(REPO, 'dist', name.replace(/\.ts$/, '.js')), { throwIfNoEntry: false })
     return built !== undefined && built.mtimeMs >= fs.statSync(path.join(REPO, 'src', name)).mtimeMs
