@@ -609,6 +609,30 @@ function headerName(buf: Buffer, start: number, end: number): string {
 }
 
 /** Decodes an envelope; key, header values and value are views of `payload` (no copy). */
+/**
+ * Why bytes [start, end) of `buf` are not a well-formed envelope, or undefined when they are: the
+ * same bounds decodeEnvelope checks, without building anything (the owner checks forwarded records).
+ */
+export function envelopeProblem(buf: Uint8Array, start: number, end: number): string | undefined {
+  if (end - start < ENVELOPE_FIXED_BYTES) return 'too short'
+  if (buf[start] !== ENVELOPE_VERSION) return `version ${buf[start]}`
+  const headerCount = buf[start + 2]! | (buf[start + 3]! << 8)
+  let position = start + ENVELOPE_FIXED_BYTES + readU32At(buf, start + 4)
+  if (position > end) return 'key past the end'
+  for (let i = 0; i < headerCount; i++) {
+    if (position + 2 > end) return 'header past the end'
+    const nameEnd = position + 2 + (buf[position]! | (buf[position + 1]! << 8))
+    if (nameEnd + 4 > end) return 'header past the end'
+    position = nameEnd + 4 + readU32At(buf, nameEnd)
+    if (position > end) return 'header value past the end'
+  }
+  return undefined
+}
+
+function readU32At(buf: Uint8Array, at: number): number {
+  return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16)) + buf[at + 3]! * 0x1000000
+}
+
 export function decodeEnvelope(payload: Uint8Array, offset: number): DecodedEnvelope {
   const buf = payload instanceof Buffer ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
   const length = buf.length

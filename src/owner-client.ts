@@ -150,26 +150,40 @@ function disconnected(): LogError {
 }
 
 /**
- * The body of a forwarded send, per share in order: per record u32 payloadBytes, f64 timestampMs
- * (NaN: append time, stamped by the owner), payload (topic-owner.ts reads it). Copies the envelopes
- * out of the encoder's shared scratch.
+ * The body of a forwarded send (topic-owner.ts reads it): first a table, per record of every share
+ * in order, u32 payloadBytes and f64 timestampMs (NaN: append time, stamped by the owner); then the
+ * envelopes in the same order. Copies the envelopes out of the encoder's shared scratch: one copy
+ * when the batch goes to one partition, one per record otherwise.
  */
 export function encodeForwarded(encoded: EncodedRecords, shares: readonly { indexes: readonly number[] | undefined }[]): Buffer {
-  const parts = shares.map(({ indexes }) => {
-    const timestamps = encoded.timestampsFor(indexes, Number.NaN)
-    return { envelopes: encoded.envelopes(indexes), timestamps }
-  })
-  let bytes = 0
-  for (const { envelopes } of parts) for (const envelope of envelopes) bytes += FORWARDED_RECORD_PREFIX_BYTES + envelope.length
-  const body = Buffer.allocUnsafe(bytes)
+  const records: number[] = []
+  for (const { indexes } of shares) {
+    if (indexes === undefined) for (let i = 0; i < encoded.count; i++) records.push(i)
+    else records.push(...indexes)
+  }
+  const tableBytes = records.length * FORWARDED_RECORD_PREFIX_BYTES
+  let envelopeBytes = 0
+  for (const record of records) envelopeBytes += encoded.envelopeStart(record + 1) - encoded.envelopeStart(record)
+  const body = Buffer.allocUnsafe(tableBytes + envelopeBytes)
+  const scratch = encoded.scratch
   let at = 0
-  for (const { envelopes, timestamps } of parts) {
-    envelopes.forEach((envelope, i) => {
-      body.writeUInt32LE(envelope.length, at)
+  for (const { indexes } of shares) {
+    const timestamps = encoded.timestampsFor(indexes, Number.NaN)
+    const count = indexes?.length ?? encoded.count
+    for (let i = 0; i < count; i++) {
+      const record = indexes === undefined ? i : indexes[i]!
+      body.writeUInt32LE(encoded.envelopeStart(record + 1) - encoded.envelopeStart(record), at)
       body.writeDoubleLE(typeof timestamps === 'number' ? timestamps : timestamps[i]!, at + 4)
-      body.set(envelope, at + FORWARDED_RECORD_PREFIX_BYTES)
-      at += FORWARDED_RECORD_PREFIX_BYTES + envelope.length
-    })
+      at += FORWARDED_RECORD_PREFIX_BYTES
+    }
+  }
+  if (shares.length === 1 && shares[0]!.indexes === undefined) {
+    scratch.copy(body, at, 0, encoded.envelopeStart(encoded.count))
+  } else {
+    for (const record of records) {
+      const start = encoded.envelopeStart(record)
+      at += scratch.copy(body, at, start, encoded.envelopeStart(record + 1))
+    }
   }
   return body
 }

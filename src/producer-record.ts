@@ -66,6 +66,15 @@ export class EncodedRecords {
     return partitionForHash(murmur2Range(bytes, keyStart, keyStart + envelopeKeyBytes(bytes, start)), partitionCount)
   }
 
+  /** The scratch: record `index`'s envelope is bytes [envelopeStart(index), envelopeStart(index + 1)). */
+  get scratch(): Buffer {
+    return this.writer.bytes
+  }
+
+  envelopeStart(index: number): number {
+    return this.offsets[index]!
+  }
+
   /**
    * Views of the envelopes of `indexes` (all records when undefined), for appendBatch. They share the
    * scratch: valid until release(), so the caller appends them before that.

@@ -18,7 +18,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { resolveGroupOptions } from './consumer-group.js'
 import { LogError } from './errors.js'
-import { decodeEnvelope, type PayloadSource } from './format.js'
+import { type PayloadSource, envelopeProblem } from './format.js'
 import { GroupCoordinator, type GroupOptions } from './group-coordinator.js'
 import { groupInfo, memberState, type MemberState } from './group-link.js'
 import { OffsetStore } from './offset-store.js'
@@ -41,7 +41,7 @@ export function memberStateToWire(state: MemberState | undefined): WireMemberSta
 /** How long a closing owner waits for a forwarder to collect its answers and hang up. */
 const CLOSE_WAIT_MS = 2000
 
-/** Per record in a forwarded batch's body: u32 payloadBytes, f64 timestampMs (NaN: append time), payload. */
+/** Per record in a forwarded body's table: u32 payloadBytes, f64 timestampMs (NaN: append time). */
 export const FORWARDED_RECORD_PREFIX_BYTES = 12
 
 export class TopicOwner {
@@ -285,48 +285,54 @@ class OwnerConnection {
 /** Appends a forwarded body, partition by partition (each share atomic); resolves to each share's first offset. */
 export function appendForwarded(partitions: readonly Partition[], groups: unknown, body: Buffer): Promise<number[]> {
   if (!Array.isArray(groups)) throw new LogError('INVALID_ARGUMENT', 'send needs partition groups')
-  const sources: [Partition, ForwardedBatch][] = []
-  let position = 0
+  let records = 0
   for (const group of groups as [number, number][]) {
     const [partitionId, count] = group
-    const partition = partitions[partitionId]
-    if (!partition || !Number.isInteger(count) || count < 1) throw new LogError('UNKNOWN_PARTITION', `partition ${String(partitionId)} does not exist`)
-    const batch = new ForwardedBatch(body, position, count)
-    position = batch.endPosition
-    sources.push([partition, batch])
+    if (!partitions[partitionId] || !Number.isInteger(count) || count < 1) throw new LogError('UNKNOWN_PARTITION', `partition ${String(partitionId)} does not exist`)
+    records += count
   }
-  if (position !== body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch has trailing bytes')
+  const tableBytes = records * FORWARDED_RECORD_PREFIX_BYTES
+  if (tableBytes > body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch is cut short')
+  const sources: [Partition, ForwardedBatch][] = []
+  let tableAt = 0
+  let envelopeAt = tableBytes
+  for (const [partitionId, count] of groups as [number, number][]) {
+    const batch = new ForwardedBatch(body, tableAt, envelopeAt, count)
+    tableAt += count * FORWARDED_RECORD_PREFIX_BYTES
+    envelopeAt = batch.endPosition
+    sources.push([partitions[partitionId]!, batch])
+  }
+  if (envelopeAt !== body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch has trailing bytes')
   const now = Date.now()
   return Promise.all(sources.map(([partition, batch]) => partition.log.appendFrom(batch.count, batch, { timestampMs: batch.timestampsMs(now) })))
 }
 
-/** A forwarded partition group read from a request body; each envelope is checked before use. */
+/** One share of a forwarded body: its table rows and envelopes, each envelope checked before use. */
 class ForwardedBatch implements PayloadSource {
-  private readonly positions: number[] = []
-  private readonly sizes: number[] = []
-  private readonly timestamps: number[] = []
+  private readonly positions: number[]
+  private readonly sizes: number[]
+  private readonly timestamps: number[]
   readonly endPosition: number
 
   constructor(
     private readonly body: Buffer,
-    start: number,
+    tableAt: number,
+    envelopeAt: number,
     readonly count: number,
   ) {
-    let position = start
+    this.positions = new Array(count)
+    this.sizes = new Array(count)
+    this.timestamps = new Array(count)
+    let position = envelopeAt
     for (let i = 0; i < count; i++) {
-      if (position + FORWARDED_RECORD_PREFIX_BYTES > body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch is cut short')
-      const bytes = body.readUInt32LE(position)
-      const timestampMs = body.readDoubleLE(position + 4)
-      position += FORWARDED_RECORD_PREFIX_BYTES
+      const row = tableAt + i * FORWARDED_RECORD_PREFIX_BYTES
+      const bytes = body.readUInt32LE(row)
       if (position + bytes > body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch is cut short')
-      try {
-        decodeEnvelope(body.subarray(position, position + bytes), i)
-      } catch (error) {
-        throw new LogError('INVALID_ARGUMENT', `forwarded record ${i} is not a valid envelope`, { cause: error })
-      }
-      this.positions.push(position)
-      this.sizes.push(bytes)
-      this.timestamps.push(timestampMs)
+      const problem = envelopeProblem(body, position, position + bytes)
+      if (problem !== undefined) throw new LogError('INVALID_ARGUMENT', `forwarded record ${i} is not a valid envelope (${problem})`)
+      this.positions[i] = position
+      this.sizes[i] = bytes
+      this.timestamps[i] = body.readDoubleLE(row + 4)
       position += bytes
     }
     this.endPosition = position

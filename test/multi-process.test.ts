@@ -7,9 +7,12 @@
  * forwarder takes its place without losing a committed offset or an acknowledged record.
  */
 import { spawn } from 'node:child_process'
+import net from 'node:net'
 import path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type ConsumedRecord, LogError, Topic } from '../src/index.js'
+import { ownerAddress } from '../src/owner-client.js'
+import { MessageReader, encodeMessage } from '../src/wire.js'
 import { REPO, ensureBuilt } from './helpers/build-dist.js'
 import { Peer, type PeerRecord } from './helpers/peer.js'
 import { tempDir } from './helpers/temp-dir.js'
@@ -275,6 +278,29 @@ describe('Topic shared by threads and processes', () => {
       await until(() => second.isOwner, 'the forwarder becomes the owner')
       expect(await second.send({ value: 'next' })).toEqual({ partition: 0, offset: 0 })
     })
+  })
+
+  it('refuses a forwarded batch holding a malformed envelope, and appends none of it', async () => {
+    const dir = tempDir()
+    const owner = await openTopic(dir, { partitions: 1 })
+    await owner.send({ value: 'before' })
+    const socket = net.connect(ownerAddress(dir))
+    await new Promise((resolve) => socket.once('connect', resolve))
+    const reader = new MessageReader()
+    const answers: Record<string, unknown>[] = []
+    socket.on('data', (chunk: Buffer) => answers.push(...reader.push(chunk).map((message) => message.header)))
+    const good = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0, 0x68, 0x69]) // version 1, no key, no headers, value "hi"
+    const bad = Buffer.from([1, 0, 1, 0, 0, 0, 0, 0, 0x68, 0x69]) // claims a header that is not there
+    const table = Buffer.alloc(24)
+    table.writeUInt32LE(good.length, 0)
+    table.writeDoubleLE(Number.NaN, 4)
+    table.writeUInt32LE(bad.length, 12)
+    table.writeDoubleLE(Number.NaN, 16)
+    for (const buffer of encodeMessage({ id: 1, op: 'send', groups: [[0, 2]] }, Buffer.concat([table, good, bad]))) socket.write(buffer)
+    await until(() => answers.length > 0, 'the owner answers')
+    expect(answers[0]).toMatchObject({ id: 1, ok: false, error: { code: 'INVALID_ARGUMENT' } })
+    expect(owner.partition(0).endOffset).toBe(1)
+    socket.destroy()
   })
 
   it('refuses a handle that asks for another partition count than the owner serves', async () => {
