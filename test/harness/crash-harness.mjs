@@ -236,7 +236,7 @@ async function check(dir, model, pending) {
  * Runs `trials` directories of `cycles` kill/reopen cycles each. `beforeCheck(dir)` (tests only)
  * can damage a directory to show that the checks catch it.
  */
-export async function runCrashTrials({ trials, cycles = 3, seed = 1, baseDir, onTrial, beforeCheck }) {
+export async function runCrashTrials({ trials, cycles = 3, seed = 1, baseDir, onTrial, onViolations, beforeCheck }) {
   fs.mkdirSync(baseDir, { recursive: true })
   const violations = []
   let kills = 0
@@ -248,12 +248,13 @@ export async function runCrashTrials({ trials, cycles = 3, seed = 1, baseDir, on
     const dir = path.join(baseDir, `trial-${trialSeed}`)
     fs.rmSync(dir, { recursive: true, force: true })
     const model = newModel()
+    const violationsBefore = violations.length
     const choose = generator(trialSeed * 7919)
     for (let cycle = 0; cycle < cycles; cycle++) {
       const run = await runChild(dir, trialSeed, cycle, 30 + (choose() % 400), choose() % 20)
       if (run.signal !== 'SIGKILL') {
         childFailures++
-        violations.push({ trial: trialSeed, cycle, what: `child ended by itself (code ${run.code}): ${run.stderr.trim().split('\n')[0]}` })
+        violations.push({ trial: trialSeed, cycle, what: `child ended by itself (code ${run.code}): ${run.stderr.trim()}` })
         break
       }
       kills++
@@ -262,7 +263,8 @@ export async function runCrashTrials({ trials, cycles = 3, seed = 1, baseDir, on
       await beforeCheck?.(dir, cycle)
       for (const what of await check(dir, model, pending)) violations.push({ trial: trialSeed, cycle, what })
     }
-    if (violations.length === 0) fs.rmSync(dir, { recursive: true, force: true })
+    if (violations.length === violationsBefore) fs.rmSync(dir, { recursive: true, force: true })
+    else onViolations?.(violations.slice(violationsBefore))
     onTrial?.({ trial: trial + 1, trials, kills, violations: violations.length })
   }
   return { trials, cycles, kills, childFailures, violations, events, elapsedMs: Date.now() - started }
@@ -286,11 +288,13 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     cycles,
     seed,
     baseDir,
+    onViolations: (found) => {
+      for (const violation of found) process.stdout.write(`VIOLATION trial ${violation.trial} cycle ${violation.cycle}: ${violation.what}\n`)
+    },
     onTrial: ({ trial, kills, violations }) => {
       if (trial % 10 === 0 || trial === trials) process.stdout.write(`  ${trial}/${trials} trials, ${kills} kills, ${violations} violations\n`)
     },
   })
-  for (const violation of result.violations) process.stdout.write(`VIOLATION trial ${violation.trial} cycle ${violation.cycle}: ${violation.what}\n`)
   process.stdout.write(`events seen before the kills: ${Object.entries(result.events).map(([kind, count]) => `${kind} ${count}`).join(', ')}\n`)
   process.stdout.write(`${result.kills} kills in ${(result.elapsedMs / 1000).toFixed(1)} s: ${result.violations.length} violations\n`)
   process.exitCode = result.violations.length === 0 ? 0 : 1
