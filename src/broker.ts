@@ -1,0 +1,121 @@
+/**
+ * Broker: many topics in one directory, one subdirectory per topic (`<dir>/<name>/`, a Topic).
+ *
+ * Names follow Kafka's rule (letters, digits, `.`, `_`, `-`; at most 249 characters; not `.` or
+ * `..`), so a name is always a safe single path component. `defaults` (topic and log options) apply
+ * to every topic the broker creates, under what `topic(name, options)` gives. A topic is opened once
+ * per broker and shared by its callers; `close()` closes them all. Several brokers (threads,
+ * processes) may open one directory: each topic is then owned by its first opener and the others
+ * forward to it, as with `Topic.open`.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { LogError, ioError } from './errors.js'
+import { TOPIC_METADATA_FILE } from './format.js'
+import { probeLock } from './lock.js'
+import { Topic, type TopicOptions } from './topic.js'
+
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/
+/** Topics being deleted are renamed to this prefix: '@' is not allowed in topic names. */
+const DELETING_PREFIX = '@deleting-'
+
+export function checkTopicName(name: unknown): string {
+  if (typeof name !== 'string' || !TOPIC_NAME.test(name) || name === '.' || name === '..') {
+    throw new LogError('INVALID_ARGUMENT', `topic names are 1–249 letters, digits, '.', '_' or '-' (not '.' or '..'), got ${JSON.stringify(name)}`)
+  }
+  return name
+}
+
+export class Broker {
+  private readonly open = new Map<string, Promise<Topic>>()
+  private closed = false
+
+  private constructor(
+    readonly dir: string,
+    private readonly defaults: TopicOptions,
+  ) {}
+
+  /** Opens (creating if missing) the broker directory `dir`; `defaults` apply to the topics it creates. */
+  static async open(dir: string, defaults: TopicOptions = {}): Promise<Broker> {
+    if (typeof dir !== 'string' || dir.length === 0) throw new LogError('INVALID_ARGUMENT', 'dir must be a non-empty string')
+    if (defaults === null || typeof defaults !== 'object' || Array.isArray(defaults)) throw new LogError('INVALID_ARGUMENT', 'defaults must be an object')
+    const absolute = path.resolve(dir)
+    try {
+      fs.mkdirSync(absolute, { recursive: true })
+      for (const name of fs.readdirSync(absolute)) {
+        if (name.startsWith(DELETING_PREFIX)) fs.rmSync(path.join(absolute, name), { recursive: true, force: true })
+      }
+    } catch (error) {
+      throw ioError('could not create the broker directory', error, absolute)
+    }
+    return new Broker(absolute, { ...defaults })
+  }
+
+  /** The topic `name`, created with the broker's defaults and `options` if it does not exist. */
+  topic(name: string, options: TopicOptions = {}): Promise<Topic> {
+    try {
+      this.checkOpen()
+      checkTopicName(name)
+      if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new LogError('INVALID_ARGUMENT', 'topic options must be an object')
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    let topic = this.open.get(name)
+    if (!topic) {
+      topic = Topic.open(path.join(this.dir, name), { ...this.defaults, ...options })
+      topic.catch(() => this.open.delete(name))
+      this.open.set(name, topic)
+    }
+    return topic
+  }
+
+  /** Names of the topics present in the directory (created by any handle), sorted. */
+  topics(): string[] {
+    this.checkOpen()
+    let names: string[]
+    try {
+      names = fs.readdirSync(this.dir)
+    } catch (error) {
+      throw ioError('could not list the broker directory', error, this.dir)
+    }
+    return names.filter((name) => TOPIC_NAME.test(name) && name !== '.' && name !== '..' && fs.existsSync(path.join(this.dir, name, TOPIC_METADATA_FILE))).sort()
+  }
+
+  /**
+   * Removes the topic `name`: its partitions and its groups' state. Refused with LOCKED while a
+   * handle in another thread or process still has it open.
+   */
+  async deleteTopic(name: string): Promise<void> {
+    this.checkOpen()
+    checkTopicName(name)
+    const dir = path.join(this.dir, name)
+    if (!fs.existsSync(path.join(dir, TOPIC_METADATA_FILE))) throw new LogError('INVALID_ARGUMENT', `topic '${name}' does not exist`, { path: dir })
+    const mine = this.open.get(name)
+    this.open.delete(name)
+    if (mine) await (await mine.catch(() => undefined))?.close()
+    const holder = probeLock(dir)
+    if (holder.kind === 'live') throw new LogError('LOCKED', `topic '${name}' is open in another thread or process (pid ${holder.pid})`, { path: dir })
+    // Renamed aside first (to a name no topic can have), so it leaves topics() at once and a crash
+    // never leaves half a topic behind; open() removes what a crash left aside.
+    const aside = path.join(this.dir, `${DELETING_PREFIX}${name}-${process.pid}-${Date.now()}`)
+    try {
+      fs.renameSync(dir, aside)
+      fs.rmSync(aside, { recursive: true, force: true })
+    } catch (error) {
+      throw ioError('could not delete the topic', error, dir)
+    }
+  }
+
+  /** Closes every topic this broker opened. Later calls throw LOG_CLOSED. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const topics = await Promise.allSettled([...this.open.values()])
+    this.open.clear()
+    await Promise.all(topics.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)))
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new LogError('LOG_CLOSED', 'broker is closed', { path: this.dir })
+  }
+}
