@@ -196,7 +196,7 @@ export function memberStateFromWire(state: WireMemberState): MemberState | undef
 /**
  * A group reached over the owner connection. Member states are what the owner last said (join and
  * heartbeat answers, pushes after each rebalance). Heartbeats go out at most every
- * sessionTimeoutMs / 3 per member.
+ * sessionTimeoutMs / 6 per member (the consumer ticks every third of it, polls call more often).
  */
 export class RemoteGroupLink implements GroupLink {
   private readonly states = new Map<string, MemberState>()
@@ -227,7 +227,7 @@ export class RemoteGroupLink implements GroupLink {
 
   heartbeat(memberId: string): void {
     const now = Date.now()
-    if (!this.states.has(memberId) || now - (this.lastHeartbeatMs.get(memberId) ?? 0) < this.options.sessionTimeoutMs / 3) return
+    if (!this.states.has(memberId) || now - (this.lastHeartbeatMs.get(memberId) ?? 0) < this.options.sessionTimeoutMs / 6) return // the consumer ticks every third of it
     this.lastHeartbeatMs.set(memberId, now)
     this.groupRequest('heartbeat', { memberId }).then(
       (answer) => this.setState(memberId, (answer as { state: WireMemberState }).state),
