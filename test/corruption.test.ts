@@ -1,0 +1,105 @@
+/**
+ * The corruption harness (test/harness/corruption-harness.mjs) in CI: every file kind × damage kind,
+ * two seeds, clean and crashed fixtures. No case may end in wrong bytes or a crash, and the harness
+ * must flag a record whose bytes changed behind seglog's back with its checksum recomputed (which
+ * seglog cannot detect), so a clean run means something. `npm run test:corruption -- --seeds N`
+ * runs many more and prints the table of docs/durability.md.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, crc32c } from '../src/format.js'
+import { REPO, ensureBuilt } from './helpers/build-dist.js'
+import { tempDir } from './helpers/temp-dir.js'
+
+beforeAll(() => ensureBuilt(), 180_000)
+
+interface CaseResult {
+  seed: number
+  variant: 'clean' | 'crashed'
+  fileKind: string
+  damage: string
+  outcome: 'crash' | 'wrong-bytes' | 'lost-intact' | 'typed-error' | 'repaired' | 'unchanged'
+  codes: string[]
+  details: string[]
+}
+
+/** [frame position, frame end, offset, flags] of each whole frame of a store, as the harness lays it out. */
+type Frame = [number, number, number, number]
+type Damage = { apply: (file: string, bytes: Buffer | undefined, random: () => number, layout?: { frames?: Frame[] }) => [number, number] | undefined }
+
+interface Harness {
+  runCorruptionCases(options: {
+    seeds: number
+    seed: number
+    baseDir: string
+    fileKinds?: string[]
+    damages?: Record<string, Damage>
+    variants?: string[]
+  }): Promise<{ cases: CaseResult[]; failures: CaseResult[] }>
+  FILE_KINDS: Record<string, unknown>
+  DAMAGES: Record<string, Damage>
+  formatTable(cases: CaseResult[]): string
+}
+
+async function harness(): Promise<Harness> {
+  return (await import(path.join(REPO, 'test', 'harness', 'corruption-harness.mjs'))) as Harness
+}
+
+const describeCase = (c: CaseResult): string => `seed ${c.seed} ${c.variant} ${c.fileKind} × ${c.damage}: ${c.outcome} ${c.details.join('; ')}`
+
+/**
+ * A known seglog bug, not a harness fault: with topic.json deleted, Topic.open without `partitions`
+ * makes a new 1-partition topic over the old partition directories, so partition 1's records vanish
+ * without an error (reported; reproduce with
+ * `node test/harness/corruption-harness.mjs --seeds 1 --kinds topic.json --damages delete`).
+ */
+const KNOWN_LOSS = (c: CaseResult): boolean => c.fileKind === 'topic.json' && c.damage === 'delete'
+
+describe('corruption harness', () => {
+  it('ends every file kind × damage kind in a typed error, a repair or nothing: never wrong bytes, never a crash', async () => {
+    const { runCorruptionCases, FILE_KINDS, DAMAGES } = await harness()
+    const { cases } = await runCorruptionCases({ seeds: 2, seed: 1, baseDir: tempDir('corruption') })
+
+    expect(cases.filter((c) => c.outcome === 'crash' || c.outcome === 'wrong-bytes').map(describeCase)).toEqual([])
+    expect(cases.filter((c) => c.outcome === 'lost-intact' && !KNOWN_LOSS(c)).map(describeCase)).toEqual([])
+    // Every pair ran at least once (a flip in the empty clean-shutdown marker cannot).
+    for (const fileKind of Object.keys(FILE_KINDS)) {
+      for (const damage of Object.keys(DAMAGES)) {
+        const ran = cases.some((c) => c.fileKind === fileKind && c.damage === damage)
+        expect(ran || (fileKind === 'clean-shutdown' && damage !== 'delete' && !damage.startsWith('append'))).toBe(true)
+      }
+    }
+    // The damage was seen: the typed errors the docs promise, and repairs.
+    const codes = new Set(cases.flatMap((c) => c.codes.map((code) => code.split(':').at(-1))))
+    for (const code of ['CORRUPT_RECORD', 'CORRUPT_FILE']) expect(codes).toContain(code)
+    expect(cases.some((c) => c.outcome === 'repaired')).toBe(true)
+  })
+
+  it('reports wrong bytes when a record is changed and its checksum recomputed (damage seglog cannot see)', async () => {
+    const { runCorruptionCases } = await harness()
+    const forge: Damage = {
+      apply(file, bytes, random, layout) {
+        // The last record of a sealed segment (above the log's start offset): flip a payload byte,
+        // then recompute the frame's CRC-32C so that every check seglog makes still passes.
+        const [position, end] = layout!.frames!.at(-1)!
+        expect(position).toBeGreaterThanOrEqual(FILE_HEADER_BYTES)
+        const at = position + FRAME_HEADER_BYTES + (random() % (end - position - FRAME_HEADER_BYTES))
+        bytes![at]! ^= 0x5a
+        bytes!.writeUInt32LE(crc32c(bytes!.subarray(position + 4, end)), position)
+        fs.writeFileSync(file, bytes!)
+        return [at, at + 1]
+      },
+    }
+    const { cases, failures } = await runCorruptionCases({
+      seeds: 1,
+      seed: 3,
+      baseDir: tempDir('corruption'),
+      fileKinds: ['sealed .log'],
+      damages: { forge },
+      variants: ['clean'],
+    })
+    expect(cases.map((c) => c.outcome)).toEqual(['wrong-bytes'])
+    expect(failures).toHaveLength(1)
+  })
+})
