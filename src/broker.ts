@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { BrokerConsumerGroup, type BrokerGroupOptions, GROUPS_DIR } from './broker-group.js'
 import { LogError, ioError } from './errors.js'
 import { TOPIC_METADATA_FILE } from './format.js'
 import { probeLock } from './lock.js'
@@ -26,8 +27,15 @@ export function checkTopicName(name: unknown): string {
   return name
 }
 
+/** Options compared by value (a RegExp by its source and flags). */
+function groupKey(options: BrokerGroupOptions): string {
+  if (options === null || typeof options !== 'object') return String(options)
+  return JSON.stringify(options, (_name, value: unknown) => (value instanceof RegExp ? `RegExp:${String(value)}` : value))
+}
+
 export class Broker {
   private readonly open = new Map<string, Promise<Topic>>()
+  private readonly groups = new Map<string, { group: BrokerConsumerGroup; key: string }>()
   private closed = false
 
   private constructor(
@@ -106,10 +114,28 @@ export class Broker {
     }
   }
 
-  /** Closes every topic this broker opened. Later calls throw LOG_CLOSED. */
+  /**
+   * A consumer group over several topics: `topics` lists names or is a RegExp (topics created later
+   * that match join within a second). One handle per group id and broker; its members live in this
+   * thread (broker-group.ts).
+   */
+  consumerGroup(groupId: string, options: BrokerGroupOptions): BrokerConsumerGroup {
+    this.checkOpen()
+    const key = groupKey(options)
+    const known = this.groups.get(groupId)
+    if (known && known.key !== key) throw new LogError('INVALID_ARGUMENT', `consumer group '${groupId}' is already open with other options`)
+    if (known) return known.group
+    const group = new BrokerConsumerGroup(groupId, this, options)
+    this.groups.set(groupId, { group, key })
+    return group
+  }
+
+  /** Closes every group and topic this broker opened. Later calls throw LOG_CLOSED. */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await Promise.all([...this.groups.values()].map(({ group }) => group.close()))
+    this.groups.clear()
     const topics = await Promise.allSettled([...this.open.values()])
     this.open.clear()
     await Promise.all(topics.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)))

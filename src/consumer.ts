@@ -11,7 +11,7 @@
  */
 import { LogError } from './errors.js'
 import type { GroupLink, MemberState } from './group-link.js'
-import type { ConsumedRecord, Partition } from './partition.js'
+import type { ConsumedRecord, PartitionReader } from './partition.js'
 
 export interface PollOptions {
   /** Most records returned (default 500, at most 100,000). */
@@ -43,7 +43,10 @@ export class Consumer {
   constructor(
     readonly memberId: string,
     private readonly link: GroupLink,
-    private readonly partitions: readonly Partition[],
+    /** Indexed by the numbers the coordinator assigns (a group over several topics: every topic's partitions). */
+    private readonly partitions: readonly PartitionReader[],
+    /** The coordinator's number for a record's partition (one topic: the partition id itself). */
+    private readonly slotOf: (record: { topic?: string; partition: number }) => number = (record) => record.partition,
   ) {
     const everyMs = Math.max(10, Math.floor(link.options.sessionTimeoutMs / 3))
     this.heartbeatTimer = setInterval(() => this.heartbeat(), everyMs)
@@ -79,7 +82,7 @@ export class Consumer {
    * Commits `record.offset + 1` for its partition, or, with no argument, every position consumed so
    * far. Resolves once durable. FENCED when a rebalance happened since the records were polled.
    */
-  async commit(record?: Pick<ConsumedRecord, 'partition' | 'offset'>): Promise<void> {
+  async commit(record?: Pick<ConsumedRecord, 'partition' | 'offset'> & { topic?: string }): Promise<void> {
     this.checkOpen()
     const generation = this.generation
     let offsets: [number, number][]
@@ -88,7 +91,7 @@ export class Consumer {
       if (record === null || typeof record !== 'object' || !Number.isInteger(record.partition) || !Number.isSafeInteger(record.offset) || record.offset < 0) {
         throw new LogError('INVALID_ARGUMENT', 'commit takes a consumed record ({ partition, offset })')
       }
-      offsets = [[record.partition, record.offset + 1]]
+      offsets = [[this.slotOf(record), record.offset + 1]]
     }
     if (offsets.length === 0) return // nothing consumed yet
     await this.commitOffsets(generation, offsets)
@@ -123,7 +126,7 @@ export class Consumer {
       try {
         for (const record of batch) {
           yield record
-          processed.set(record.partition, record.offset + 1)
+          processed.set(this.slotOf(record), record.offset + 1)
         }
         finished = true
       } finally {
@@ -229,8 +232,9 @@ export class Consumer {
     if (this.closed || generation !== this.generation) return
     const firstUnprocessed = new Map<number, number>()
     for (const record of batch) {
-      const done = processed.get(record.partition)
-      if ((done === undefined || record.offset >= done) && !firstUnprocessed.has(record.partition)) firstUnprocessed.set(record.partition, record.offset)
+      const slot = this.slotOf(record)
+      const done = processed.get(slot)
+      if ((done === undefined || record.offset >= done) && !firstUnprocessed.has(slot)) firstUnprocessed.set(slot, record.offset)
     }
     for (const [partition, offset] of firstUnprocessed) if (this.positions.has(partition)) this.positions.set(partition, offset)
   }

@@ -41,14 +41,17 @@ export class GroupCoordinator {
   private readonly expiryTimer: NodeJS.Timeout
   private closed = false
 
+  private partitionCountValue: number
+
   constructor(
     readonly groupId: string,
-    readonly partitionCount: number,
+    partitionCount: number,
     readonly options: GroupOptions,
     private readonly offsets: OffsetStore,
     /** A partition's end now (its high watermark): where 'latest' starts, fixed when it is assigned. */
     private readonly partitionEnd: (partition: number) => number,
   ) {
+    this.partitionCountValue = partitionCount
     this.generationValue = offsets.generation
     this.expiryTimer = setInterval(() => this.expireSilentMembers(Date.now()), Math.max(10, Math.floor(options.sessionTimeoutMs / 2)))
     this.expiryTimer.unref()
@@ -56,6 +59,19 @@ export class GroupCoordinator {
 
   get generation(): number {
     return this.generationValue
+  }
+
+  /** Partitions the group shares (a group over several topics counts every topic's partitions). */
+  get partitionCount(): number {
+    return this.partitionCountValue
+  }
+
+  /** More partitions to share (a group subscribed to a pattern found a new topic): a rebalance. */
+  addPartitions(count: number): void {
+    this.checkOpen()
+    if (count <= 0) return
+    this.partitionCountValue += count
+    this.rebalance()
   }
 
   get memberIds(): string[] {

@@ -25,12 +25,20 @@ export interface PartitionRecordsOptions {
   signal?: AbortSignal
 }
 
+/** What a consumer reads from: a Partition, or a stand-in for a subscribed topic that is gone. */
+export interface PartitionReader {
+  readonly startOffset: number
+  readonly highWatermark: number
+  read(offset: number): ConsumedRecord
+  waitForRecords(offset: number, signal?: AbortSignal): Promise<void>
+}
+
 /** How `Partition.append` sends: through its topic (which appends or forwards to the owner). */
 export type RecordAppender = (partition: number, record: ProducerRecord) => Promise<number>
 /** Keeps the process alive while a forwarding handle waits for the owner's news; returns the release. */
 export type KeepAlive = () => () => void
 
-export class Partition {
+export class Partition implements PartitionReader {
   private logValue: SegmentedLog
   /** Handles that forward to an owner: the owner's high watermark as last announced; else Infinity. */
   private announcedEnd = Infinity
