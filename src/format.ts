@@ -756,3 +756,86 @@ export function decodeOffsetRecord(bytes: Uint8Array, offset: number, path: stri
   }
   throw damaged
 }
+
+// ---------------------------------------------------------------------------------------------
+// Share group state: records of the share group's own log (`groups/<id>/share/`).
+//
+//   u8 kind (1 = update, 2 = snapshot), u8 0, u16 0, u32 partition, u64 startOffset,
+//   u32 batchCount, u32 0, then batchCount times (24 bytes each):
+//     u64 firstOffset, u32 count, u16 deliveryCount, u8 state, u8 0, u64 availableAtMs
+//
+// An update sets the partition's start offset (it only grows) and the state of each offset of
+// each batch; a snapshot replaces everything known about the partition before it. A snapshot is
+// written as one atomic appendBatch holding a record per partition, so the segments below it can
+// be deleted (compaction).
+
+export const SHARE_RECORD_UPDATE = 1
+export const SHARE_RECORD_SNAPSHOT = 2
+export const SHARE_RECORD_HEADER_BYTES = 24
+export const SHARE_BATCH_BYTES = 24
+/** Delivery states of a record in a share group's in-flight window. */
+export const SHARE_STATE_AVAILABLE = 0
+export const SHARE_STATE_ACQUIRED = 1
+export const SHARE_STATE_ACKED = 2
+export const SHARE_STATE_ARCHIVED = 3
+const SHARE_STATE_MAX = SHARE_STATE_ARCHIVED
+export const SHARE_DELIVERY_COUNT_MAX = 0xffff
+
+export type ShareDeliveryState = typeof SHARE_STATE_AVAILABLE | typeof SHARE_STATE_ACQUIRED | typeof SHARE_STATE_ACKED | typeof SHARE_STATE_ARCHIVED
+
+/** Consecutive offsets that share one state, delivery count and availability time. */
+export interface ShareStateBatch {
+  firstOffset: number
+  count: number
+  deliveryCount: number
+  state: ShareDeliveryState
+  /** When an available record may be delivered again (ms since the epoch; 0: at once). */
+  availableAtMs: number
+}
+
+export interface ShareStateRecord {
+  kind: typeof SHARE_RECORD_UPDATE | typeof SHARE_RECORD_SNAPSHOT
+  partition: number
+  startOffset: number
+  batches: ShareStateBatch[]
+}
+
+export function encodeShareStateRecord(record: ShareStateRecord): Buffer {
+  const buf = Buffer.alloc(SHARE_RECORD_HEADER_BYTES + SHARE_BATCH_BYTES * record.batches.length)
+  buf[0] = record.kind
+  buf.writeUInt32LE(record.partition, 4)
+  writeU64(buf, 8, record.startOffset)
+  buf.writeUInt32LE(record.batches.length, 16)
+  let at = SHARE_RECORD_HEADER_BYTES
+  for (const batch of record.batches) {
+    assert(batch.count >= 1 && batch.deliveryCount <= SHARE_DELIVERY_COUNT_MAX)
+    writeU64(buf, at, batch.firstOffset)
+    buf.writeUInt32LE(batch.count, at + 8)
+    buf.writeUInt16LE(batch.deliveryCount, at + 12)
+    buf[at + 14] = batch.state
+    writeU64(buf, at + 16, Math.max(0, Math.floor(batch.availableAtMs)))
+    at += SHARE_BATCH_BYTES
+  }
+  return buf
+}
+
+export function decodeShareStateRecord(bytes: Uint8Array, offset: number, path: string): ShareStateRecord {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const damaged = new LogError('CORRUPT_RECORD', `share group state record ${offset} is malformed`, { offset, path })
+  if (buf.length < SHARE_RECORD_HEADER_BYTES) throw damaged
+  const kind = buf[0]
+  if (kind !== SHARE_RECORD_UPDATE && kind !== SHARE_RECORD_SNAPSHOT) throw damaged
+  const count = buf.readUInt32LE(16)
+  if (buf.length !== SHARE_RECORD_HEADER_BYTES + SHARE_BATCH_BYTES * count) throw damaged
+  const batches: ShareStateBatch[] = []
+  for (let i = 0, at = SHARE_RECORD_HEADER_BYTES; i < count; i++, at += SHARE_BATCH_BYTES) {
+    const state = buf[at + 14]!
+    const batchCount = buf.readUInt32LE(at + 8)
+    if (state > SHARE_STATE_MAX || batchCount < 1) throw damaged
+    batches.push({ firstOffset: readU64(buf, at), count: batchCount, deliveryCount: buf.readUInt16LE(at + 12), state: state as ShareDeliveryState, availableAtMs: readU64(buf, at + 16) })
+  }
+  return { kind, partition: buf.readUInt32LE(4), startOffset: readU64(buf, 8), batches }
+}
+
+assert(SHARE_RECORD_HEADER_BYTES === 24)
+assert(SHARE_BATCH_BYTES === 24)

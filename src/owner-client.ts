@@ -31,6 +31,8 @@ export class RetryElsewhere extends Error {}
 export interface OwnerEvents {
   ends(ends: [number, number][]): void
   group(groupId: string, states: [string, WireMemberState][], closed: boolean): void
+  /** A share group's coordinator has a new version (records may be available again). */
+  share?(groupId: string, version: number): void
   /** The connection ended without close() being called. */
   lost(): void
 }
@@ -119,6 +121,7 @@ export class OwnerClient {
   private receive(header: WireHeader): void {
     if (header.push === 'ends') return this.events.ends(header.ends as [number, number][])
     if (header.push === 'group') return this.events.group(String(header.group), header.states as [string, WireMemberState][], header.closed === true)
+    if (header.push === 'share') return this.events.share?.(String(header.group), Number(header.version))
     if (header.push === 'closing') {
       this.draining = true
       return this.hangUpWhenAnswered()

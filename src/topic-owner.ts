@@ -23,11 +23,17 @@ import { GroupCoordinator, type GroupOptions } from './group-coordinator.js'
 import { groupInfo, memberState, type MemberState } from './group-link.js'
 import { OffsetStore } from './offset-store.js'
 import type { Partition } from './partition.js'
+import { type DeadLetterOpener, type SettleKind, ShareCoordinator, type ShareGroupConfig, resolveShareGroupOptions } from './share-coordinator.js'
 import { MessageReader, type WireHeader, type WireMessage, encodeMessage, errorToWire } from './wire.js'
 
 interface GroupEntry {
   options: GroupOptions
   coordinator: Promise<GroupCoordinator>
+}
+
+interface ShareGroupEntry {
+  options: ShareGroupConfig
+  coordinator: Promise<ShareCoordinator>
 }
 
 /** A member state as plain JSON for the wire. */
@@ -46,6 +52,7 @@ export const FORWARDED_RECORD_PREFIX_BYTES = 12
 
 export class TopicOwner {
   private readonly groups = new Map<string, GroupEntry>()
+  private readonly shareGroups = new Map<string, ShareGroupEntry>()
   private readonly connections = new Set<OwnerConnection>()
   private server: net.Server | undefined
   private closing = false
@@ -54,6 +61,8 @@ export class TopicOwner {
   constructor(
     readonly dir: string,
     readonly partitions: readonly Partition[],
+    /** Opens a share group's dead-letter topic (by name, a sibling of this topic). */
+    private readonly openDeadLetters: DeadLetterOpener = (name) => Promise.reject(new LogError('INVALID_ARGUMENT', `no dead-letter topic '${name}' here`)),
   ) {}
 
   /**
@@ -75,6 +84,29 @@ export class TopicOwner {
       this.groups.set(groupId, entry)
     }
     return entry.coordinator
+  }
+
+  /**
+   * The share group's coordinator (its state replayed from `groups/<id>/share/`), opened with
+   * `options` on first use. Later callers that gave options explicitly must give the same ones.
+   */
+  shareCoordinator(groupId: string, options: ShareGroupConfig, explicit: boolean): Promise<ShareCoordinator> {
+    let entry = this.shareGroups.get(groupId)
+    if (entry && explicit && JSON.stringify(entry.options) !== JSON.stringify(options)) {
+      return Promise.reject(new LogError('INVALID_ARGUMENT', `share group '${groupId}' is already open with other options`))
+    }
+    if (!entry) {
+      const dir = path.join(this.dir, 'groups', groupId, 'share')
+      const coordinator = ShareCoordinator.open(groupId, dir, this.partitions, options, this.openDeadLetters)
+      coordinator.catch(() => this.shareGroups.delete(groupId))
+      entry = { options, coordinator }
+      this.shareGroups.set(groupId, entry)
+    }
+    return entry.coordinator
+  }
+
+  existingShareCoordinator(groupId: string): Promise<ShareCoordinator> | undefined {
+    return this.shareGroups.get(groupId)?.coordinator
   }
 
   /** The group's coordinator if it was opened. */
@@ -110,6 +142,8 @@ export class TopicOwner {
     await Promise.all([...this.connections].map((connection) => connection.closeGracefully(CLOSE_WAIT_MS)))
     const coordinators = await Promise.allSettled([...this.groups.values()].map((entry) => entry.coordinator))
     await Promise.all(coordinators.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)))
+    const shares = await Promise.allSettled([...this.shareGroups.values()].map((entry) => entry.coordinator))
+    await Promise.all(shares.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)))
   }
 
   get isClosing(): boolean {
@@ -148,6 +182,10 @@ class OwnerConnection {
   private readonly reader = new MessageReader()
   /** Member ids added over this connection, per group id. */
   private readonly members = new Map<string, Set<string>>()
+  /** Share group member ids added over this connection, per group id. */
+  private readonly shareMembers = new Map<string, Set<string>>()
+  /** Share groups whose members here wait: told (once) when the coordinator's version grows. */
+  private readonly shareWaits = new Map<string, () => void>()
   private readonly unsubscribe: (() => void)[] = []
   private readonly inFlight = new Set<Promise<void>>()
   private pendingEnds = new Map<number, number>()
@@ -194,6 +232,13 @@ class OwnerConnection {
       if (coordinator && !coordinator.isClosed) for (const memberId of memberIds) coordinator.leave(memberId)
     }
     this.members.clear()
+    for (const remove of this.shareWaits.values()) remove()
+    this.shareWaits.clear()
+    for (const [groupId, memberIds] of this.shareMembers) {
+      const coordinator = await this.owner.existingShareCoordinator(groupId)?.catch(() => undefined)
+      if (coordinator && !coordinator.isClosed) for (const memberId of memberIds) coordinator.leave(memberId)
+    }
+    this.shareMembers.clear()
   }
 
   private track(work: Promise<void>): void {
@@ -249,6 +294,12 @@ class OwnerConnection {
       }
       case 'info':
         return groupInfo(await this.coordinatorOf(header))
+      case 'shareJoin':
+      case 'shareAcquire':
+      case 'shareSettle':
+      case 'shareHeartbeat':
+      case 'shareLeave':
+        return this.performShare(header)
       default:
         throw new LogError('INVALID_ARGUMENT', `unknown operation '${String(header.op)}'`)
     }
@@ -272,6 +323,51 @@ class OwnerConnection {
     const view = coordinator.join(memberId)
     members.add(view.memberId)
     return { memberId: view.memberId, state: memberStateToWire(memberState(coordinator, view.memberId)) }
+  }
+
+  /** Share group calls: the coordinator's plain-data protocol (share-link.ts). */
+  private async performShare(header: WireHeader): Promise<unknown> {
+    const groupId = String(header.group)
+    const coordinator = await this.owner.shareCoordinator(groupId, resolveShareGroupOptions(header.options), header.explicit === true)
+    const memberId = header.memberId === undefined ? undefined : String(header.memberId)
+    switch (header.op) {
+      case 'shareJoin': {
+        const joined = coordinator.join(memberId)
+        let members = this.shareMembers.get(groupId)
+        if (!members) this.shareMembers.set(groupId, (members = new Set()))
+        members.add(joined)
+        return { memberId: joined }
+      }
+      case 'shareAcquire': {
+        const answer = await coordinator.acquire(String(memberId), Number(header.maxRecords))
+        if (answer.records.length === 0) this.watchShare(groupId, coordinator, answer.version)
+        const partitions = new Set(answer.records.map(([partition]) => partition))
+        return { ...answer, ends: [...partitions].map((partition) => [partition, this.owner.partitions[partition]!.highWatermark]) }
+      }
+      case 'shareSettle':
+        if (!Array.isArray(header.items)) throw new LogError('INVALID_ARGUMENT', 'shareSettle needs items')
+        await coordinator.settle(String(memberId), header.kind as SettleKind, header.items as [number, number][], Number(header.delayMs ?? 0))
+        return null
+      case 'shareHeartbeat':
+        coordinator.heartbeat(String(memberId))
+        return null
+      default:
+        coordinator.leave(String(memberId))
+        this.shareMembers.get(groupId)?.delete(String(memberId))
+        return null
+    }
+  }
+
+  /** A member here found nothing: push the coordinator's version once it grows (records may be available again). */
+  private watchShare(groupId: string, coordinator: ShareCoordinator, answered: number): void {
+    if (coordinator.version > answered) return this.send({ push: 'share', group: groupId, version: coordinator.version })
+    if (this.shareWaits.has(groupId)) return
+    const remove = coordinator.onChange(() => {
+      remove()
+      this.shareWaits.delete(groupId)
+      this.send({ push: 'share', group: groupId, version: coordinator.version })
+    })
+    this.shareWaits.set(groupId, remove)
   }
 
   private pushStates(groupId: string, coordinator: GroupCoordinator, memberIds: Set<string>): void {

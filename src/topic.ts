@@ -24,6 +24,9 @@ import { OwnerClient, RemoteGroupLink, RetryElsewhere, encodeForwarded, ownerAdd
 import { Partition } from './partition.js'
 import { type EncodedRecords, type ProducerRecord, encodeRecords } from './producer-record.js'
 import { SegmentedLog } from './segmented-log.js'
+import { type ShareGroupConfig, type ShareGroupOptions, resolveShareGroupOptions } from './share-coordinator.js'
+import { ShareGroup } from './share-group.js'
+import { LocalShareLink, RemoteShareLink, type ShareLink, SwitchableShareLink } from './share-link.js'
 import { TopicOwner, appendForwarded } from './topic-owner.js'
 
 export interface TopicOptions extends SegmentedLogOptions {
@@ -49,7 +52,7 @@ const OWNER_RETRY_MS = 5
  */
 type Role =
   | { kind: 'owner'; owner: TopicOwner; lock: DirectoryLock }
-  | { kind: 'forwarder'; client: OwnerClient; links: Map<string, RemoteGroupLink> }
+  | { kind: 'forwarder'; client: OwnerClient; links: Map<string, RemoteGroupLink>; shareLinks: Map<string, RemoteShareLink> }
   | { kind: 'reader' }
   | { kind: 'switching' }
   | { kind: 'failed'; error: LogError }
@@ -58,6 +61,12 @@ interface GroupEntry {
   options: GroupOptions
   explicit: boolean
   link: Promise<SwitchableGroupLink>
+}
+
+interface ShareGroupEntry {
+  options: ShareGroupConfig
+  explicit: boolean
+  link: Promise<SwitchableShareLink>
 }
 
 /** One partition's share of a batch: its records (all of the batch when undefined). */
@@ -73,6 +82,7 @@ export class Topic {
   readonly name: string
   private readonly partitionList: Partition[]
   private readonly groups = new Map<string, GroupEntry>()
+  private readonly shareGroups = new Map<string, ShareGroupEntry>()
   private role: Role = { kind: 'switching' }
   /** Settles when the handle has a role again after its owner went away. */
   private ready: Promise<void> = Promise.resolve()
@@ -189,6 +199,32 @@ export class Topic {
     return new ConsumerGroup(groupId, () => this.whileOpen(link), this.partitionList)
   }
 
+  /**
+   * The share group `groupId` of this topic (queue semantics: members take records from the same
+   * partitions at once, each record held by one member at a time). Every handle of one group id
+   * shares the owner's coordinator; the first call's options define the group.
+   */
+  shareGroup(groupId: string, options?: ShareGroupOptions): ShareGroup {
+    this.checkOpen()
+    checkGroupId(groupId)
+    if (this.role.kind === 'reader') throw new LogError('READ_ONLY', 'share groups need a handle that is not readOnly', { path: this.dir })
+    const resolved = resolveShareGroupOptions(options)
+    if (resolved.deadLetterTopic === this.name) throw new LogError('INVALID_ARGUMENT', `a share group's deadLetterTopic cannot be its own topic '${this.name}'`)
+    let entry = this.shareGroups.get(groupId)
+    if (entry && options !== undefined && JSON.stringify(entry.options) !== JSON.stringify(resolved)) {
+      throw new LogError('INVALID_ARGUMENT', `share group '${groupId}' is already open with other options`)
+    }
+    if (!entry) {
+      const explicit = options !== undefined
+      const link = this.shareLinkFor(groupId, resolved, explicit).then((inner) => new SwitchableShareLink(inner))
+      link.catch(() => this.shareGroups.delete(groupId))
+      entry = { options: resolved, explicit, link }
+      this.shareGroups.set(groupId, entry)
+    }
+    const { link } = entry
+    return new ShareGroup(groupId, () => this.whileOpen(link), this.partitionList)
+  }
+
   /** Closes the topic's groups and partitions (an owner first finishes what it was asked). Later calls throw LOG_CLOSED. */
   async close(): Promise<void> {
     if (this.closed) return
@@ -199,6 +235,7 @@ export class Topic {
     if (role.kind === 'forwarder') {
       role.client.close()
       for (const link of role.links.values()) link.close()
+      for (const link of role.shareLinks.values()) link.close()
     }
     await this.closeLogs()
     if (role.kind === 'owner') role.lock.release()
@@ -209,7 +246,7 @@ export class Topic {
 
   /** Starts serving other handles; `lock` (the topic's) is held until close. */
   private async becomeOwner(lock: DirectoryLock): Promise<void> {
-    const owner = new TopicOwner(this.dir, this.partitionList)
+    const owner = new TopicOwner(this.dir, this.partitionList, (name) => Topic.open(path.join(path.dirname(this.dir), name)))
     try {
       await owner.listen(ownerAddress(this.dir))
     } catch (error) {
@@ -223,6 +260,10 @@ export class Topic {
       const coordinator = await owner.coordinator(groupId, entry.options, entry.explicit)
       ;(await entry.link).switchTo(new LocalGroupLink(coordinator))
     }
+    for (const [groupId, entry] of this.shareGroups) {
+      const coordinator = await owner.shareCoordinator(groupId, entry.options, entry.explicit)
+      ;(await entry.link).switchTo(new LocalShareLink(coordinator))
+    }
   }
 
   /** Connects to the owner; false when nobody answers (the owner is starting or just died). */
@@ -235,6 +276,9 @@ export class Topic {
         },
         group: (groupId, states, closed) => {
           if (this.role.kind === 'forwarder' && this.role.client === client) this.role.links.get(groupId)?.receiveStates(states, closed)
+        },
+        share: (groupId, version) => {
+          if (this.role.kind === 'forwarder' && this.role.client === client) this.role.shareLinks.get(groupId)?.receiveVersion(version)
         },
         lost: () => this.ownerLost(client),
       })
@@ -254,8 +298,9 @@ export class Topic {
     }
     const links = new Map<string, RemoteGroupLink>()
     this.partitionList.forEach((partition, i) => partition.attach(partition.log, true, hello.ends[i]))
-    this.setRole({ kind: 'forwarder', client, links })
+    this.setRole({ kind: 'forwarder', client, links, shareLinks: new Map() })
     for (const [groupId, entry] of this.groups) (await entry.link).switchTo(this.remoteLink(groupId, entry.options, entry.explicit))
+    for (const [groupId, entry] of this.shareGroups) (await entry.link).switchTo(this.remoteShareLink(groupId, entry.options, entry.explicit))
     return true
   }
 
@@ -264,6 +309,7 @@ export class Topic {
     const role = this.role
     if (this.closed || role.kind !== 'forwarder' || role.client !== client) return
     for (const link of role.links.values()) link.detach()
+    for (const link of role.shareLinks.values()) link.detach()
     this.setRole({ kind: 'switching' })
     this.ready = this.takeOverOrReconnect()
   }
@@ -317,6 +363,21 @@ export class Topic {
     if (role.kind !== 'forwarder') throw new LogError('DISCONNECTED', 'no owner connection')
     const link = new RemoteGroupLink(groupId, options, explicit, (header) => this.requestOwner(role, header))
     role.links.set(groupId, link)
+    return link
+  }
+
+  private shareLinkFor(groupId: string, options: ShareGroupConfig, explicit: boolean): Promise<ShareLink> {
+    const role = this.role
+    if (role.kind === 'owner') return role.owner.shareCoordinator(groupId, options, explicit).then((coordinator) => new LocalShareLink(coordinator))
+    if (role.kind === 'forwarder') return Promise.resolve(this.remoteShareLink(groupId, options, explicit))
+    return this.ready.then(() => this.shareLinkFor(groupId, options, explicit))
+  }
+
+  private remoteShareLink(groupId: string, options: ShareGroupConfig, explicit: boolean): RemoteShareLink {
+    const role = this.role
+    if (role.kind !== 'forwarder') throw new LogError('DISCONNECTED', 'no owner connection')
+    const link = new RemoteShareLink(groupId, options, explicit, (header) => this.requestOwner(role, header))
+    role.shareLinks.set(groupId, link)
     return link
   }
 
