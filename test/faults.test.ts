@@ -179,6 +179,8 @@ interface LogFaultRow {
   act: (work: Workload) => Promise<unknown>
   /** Every append started by `act` waited on the failed call and must be rejected with it. */
   appendsReject: boolean
+  /** How many appends `act` starts before the fault is reported, when that is the point of the row. */
+  appendCalls?: number
   /** After reopen, records from this offset on may be gone (a failed truncate may have cut them). */
   mayCutFrom?: number
   /** After reopen, the start offsets allowed (default: the start before the fault). */
@@ -223,6 +225,17 @@ const LOG_FAULTS: LogFaultRow[] = [
     point: 'store fdatasync: the group commit round (sync always)',
     fn: 'fdatasync', file: () => STORE, options: { sync: 'always' },
     act: (work) => [work.append(), work.appendBatch(2), work.append()][0]!, appendsReject: true,
+  },
+  {
+    point: 'store fdatasync: a round with appends arriving while it runs (sync always)',
+    fn: 'fdatasync', file: () => STORE, options: { sync: 'always' },
+    act: (work) => {
+      const first = work.append()
+      // Runs after the round's fdatasync started and before it fails: these wait for the next round.
+      setImmediate(() => void [work.append(), work.appendBatch(2)])
+      return first
+    },
+    appendsReject: true, appendCalls: 3,
   },
   {
     point: 'store fdatasync: sync() (sync never)',
@@ -337,6 +350,9 @@ describe('SegmentedLog under injected faults', () => {
         expect(rootErrno((outcome as PromiseRejectedResult).reason)).toBe(errno)
       }
     }
+    if (row.appendCalls !== undefined) expect(started).toHaveLength(row.appendCalls)
+    // Readers are shown acknowledged records only: nothing the fault may have lost.
+    expect(log.highWatermark).toBe(work.acknowledgedEnd)
     clearFaults()
     // With the disk working again, the handle still refuses: it cannot know what the fault lost.
     expect((await rejection(log.append(bytes(0)))).code).toBe('LOG_FAILED')
