@@ -29,6 +29,12 @@ export interface SharePollOptions {
 /** A record to settle: what poll returned, or any `{ partition, offset }`. */
 export type ShareRecordRef = Pick<ConsumedRecord, 'partition' | 'offset'>
 
+interface QueuedAck {
+  items: [number, number][]
+  resolve: () => void
+  reject: (error: unknown) => void
+}
+
 const MAX_RECORDS_DEFAULT = 500
 const MAX_RECORDS_LIMIT = 100_000
 const ITERATOR_BATCH_RECORDS = 100
@@ -42,6 +48,7 @@ const QUIET_SETTLE_FAILURES = new Set<string>(['FENCED', 'LOG_CLOSED', 'UNKNOWN_
 export class ShareConsumer {
   private readonly heartbeatTimer: NodeJS.Timeout
   private readonly closing = new AbortController()
+  private queuedAcks: QueuedAck[] | undefined
   private closed = false
 
   constructor(
@@ -71,7 +78,13 @@ export class ShareConsumer {
 
   /** Done: the records are never delivered again. Resolves once durable; FENCED if this member does not hold one. */
   ack(records: ShareRecordRef | readonly ShareRecordRef[]): Promise<void> {
-    return this.settle('ack', records, 0)
+    try {
+      this.checkOpen()
+      const items = this.toItems(records)
+      return items.length === 0 ? Promise.resolve() : this.queueAck(items)
+    } catch (error) {
+      return Promise.reject(error)
+    }
   }
 
   /** Gives the records back: delivered again (to any member) after `delayMs` (default 0). */
@@ -145,7 +158,11 @@ export class ShareConsumer {
 
   private read(answer: ShareAcquired): ShareConsumedRecord[] {
     for (const [partition, end] of answer.ends) this.partitions[partition]?.announceEnd(end)
-    return answer.records.map(([partition, offset, deliveryCount]) => ({ ...this.partitions[partition]!.read(offset), deliveryCount }))
+    return answer.records.map(([partition, offset, deliveryCount]) => {
+      const record = this.partitions[partition]!.read(offset) as ShareConsumedRecord
+      record.deliveryCount = deliveryCount // set on the fresh object: cheaper than a spread per record
+      return record
+    })
   }
 
   private async settle(kind: SettleKind, records: ShareRecordRef | readonly ShareRecordRef[], delayMs: number): Promise<void> {
@@ -153,6 +170,36 @@ export class ShareConsumer {
     const items = this.toItems(records)
     if (items.length === 0) return
     await this.link.settle(this.memberId, kind, items, delayMs)
+  }
+
+  /**
+   * Acknowledgements made in one synchronous run (a loop of ack calls over a poll's records) travel
+   * as one call, so the coordinator checks them together and stores them as one record per
+   * partition. If the joint call is refused (one record no longer held), each caller's records are
+   * settled on their own, so only the caller at fault sees the error.
+   */
+  private queueAck(items: [number, number][]): Promise<void> {
+    let queued = this.queuedAcks
+    if (!queued) {
+      queued = this.queuedAcks = []
+      queueMicrotask(() => this.flushAcks())
+    }
+    const waiters = queued
+    return new Promise((resolve, reject) => waiters.push({ items, resolve, reject }))
+  }
+
+  private flushAcks(): void {
+    const queued = this.queuedAcks ?? []
+    this.queuedAcks = undefined
+    const alone = (waiter: QueuedAck): void => void this.link.settle(this.memberId, 'ack', waiter.items, 0).then(waiter.resolve, waiter.reject)
+    if (queued.length === 1) return alone(queued[0]!)
+    this.link.settle(this.memberId, 'ack', queued.flatMap((waiter) => waiter.items), 0).then(
+      () => queued.forEach((waiter) => waiter.resolve()),
+      (error: unknown) => {
+        if (isLogError(error, 'FENCED')) queued.forEach(alone)
+        else queued.forEach((waiter) => waiter.reject(error))
+      },
+    )
   }
 
   private toItems(records: ShareRecordRef | readonly ShareRecordRef[]): [number, number][] {

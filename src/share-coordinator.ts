@@ -234,7 +234,8 @@ export class ShareCoordinator {
     const touched = new Map<SharePartitionState, number[]>()
     for (const [state, offset] of chosen) {
       const delivery = state.get(offset)!
-      state.put(offset, { ...delivery, state: SHARE_STATE_ACKED, memberId: undefined })
+      delivery.state = SHARE_STATE_ACKED // in place: acquired → acked moves no counter of the state
+      delivery.memberId = undefined
       push(touched, state, offset)
     }
     await this.store.append(this.advance(touched))
@@ -285,12 +286,17 @@ export class ShareCoordinator {
     return taken
   }
 
-  /** The deliveries of `items` that `memberId` holds; FENCED (nothing changed) if any is not held. */
+  /** The deliveries of `items` that `memberId` holds, in order, once each; FENCED (nothing changed) if any is not held. */
   private held(memberId: string, items: readonly [number, number][]): [SharePartitionState, number][] {
     const chosen: [SharePartitionState, number][] = []
-    const seen = new Set<string>()
     for (const item of items) {
-      if (!Array.isArray(item) || item.length !== 2) throw new LogError('INVALID_ARGUMENT', 'records to settle are [partition, offset] pairs')
+      if (!Array.isArray(item) || item.length !== 2 || !Number.isSafeInteger(item[0]) || !Number.isSafeInteger(item[1])) {
+        throw new LogError('INVALID_ARGUMENT', 'records to settle are [partition, offset] pairs of integers')
+      }
+    }
+    const sorted = [...items].sort((a, b) => a[0] - b[0] || a[1] - b[1])
+    let previous: [number, number] | undefined
+    for (const item of sorted) {
       const [partition, offset] = item
       const state = Number.isInteger(partition) ? this.states[partition] : undefined
       if (!state) throw new LogError('UNKNOWN_PARTITION', `partition ${String(partition)} does not exist (the topic has ${this.states.length})`)
@@ -298,9 +304,8 @@ export class ShareCoordinator {
       if (!delivery || delivery.state !== SHARE_STATE_ACQUIRED || delivery.memberId !== memberId || delivery.settling) {
         throw new LogError('FENCED', `member '${memberId}' does not hold record ${partition}:${offset} (its lock expired, or it was never delivered to this member)`, { offset })
       }
-      const key = `${partition}:${offset}`
-      if (!seen.has(key)) chosen.push([state, offset])
-      seen.add(key)
+      if (previous?.[0] !== partition || previous[1] !== offset) chosen.push([state, offset])
+      previous = item
     }
     return chosen
   }
@@ -384,7 +389,6 @@ export class ShareCoordinator {
     const updates: ShareStateRecord[] = []
     for (const [state, offsets] of touched) {
       if (state.advance()) moved = true
-      offsets.sort((a, b) => a - b)
       updates.push(this.update(state, offsets))
     }
     if (moved) this.notify() // the window has room for records never delivered

@@ -29,6 +29,8 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
     queueDrainMaxRecords: 1_000,
     scaleConsumeRecords: quick ? 20_000 : 50_000,
     scaleProduceBatches: quick ? 200 : 400,
+    shareDrainRecords: quick ? 100_000 : 200_000,
+    shareDrainMaxRecords: 500,
     // Peers (workloads/peers.mjs). SQLite point reads run at about 0.2 M/s: 200,000 reads per round
     // keep its rounds near 1 s; rates are per read either way.
     peerReadsPerRound: 200_000,
@@ -142,7 +144,7 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
   }
   const fixtureSizes = [...new Set([sizes.readLogRecords, ...sizes.growthRecords])].sort((a, b) => a - b)
   for (const records of fixtureSizes) groups.push(readGroup(records))
-  groups.push(queueProduceGroup(job, sizes), queueDrainGroup(job, sizes), scaleConsumeGroup(job, sizes), scaleProduceGroup(job, sizes))
+  groups.push(queueProduceGroup(job, sizes), queueDrainGroup(job, sizes), scaleConsumeGroup(job, sizes), scaleProduceGroup(job, sizes), shareDrainGroup(job, sizes))
   for (const system of ['lmdb', 'sqlite', 'btree']) {
     for (const records of sizes.growthRecords) groups.push(peerReadGroup(job, sizes, system, records))
   }
@@ -335,8 +337,24 @@ function scaleProduceGroup(job, sizes) {
   return { name: 'scale-produce', steps: jobs.map((j) => ({ job: j })) }
 }
 
+/**
+ * l) Queue semantics against a consumer group: 4 members in one process drain a 4-partition topic
+ * of 100 B records with a no-op handler; the share group's members acknowledge out of order.
+ */
+function shareDrainGroup(job, sizes) {
+  const records = sizes.shareDrainRecords
+  const maxRecords = sizes.shareDrainMaxRecords
+  const common = { workload: `l) 4 members drain 4 partitions, ${records.toLocaleString('en-US')} records`, records, recordBytes: 100, opsPerRound: records, params: { recordsPerRound: records, maxRecords } }
+  const baseline = 'share/consumer-group-4'
+  const jobs = [
+    job({ ...common, id: baseline, system: `consumer group, poll(${maxRecords}) + commit() per poll [baseline]`, kind: 'consumerGroupDrain' }),
+    job({ ...common, id: 'share/share-group-4', system: `share group, poll(${maxRecords}) + one ack() per record in shuffled order`, kind: 'shareGroupDrain', baseline }),
+  ]
+  return { name: 'share', fixture: { kind: 'topic', records, recordBytes: 100, partitions: 4 }, steps: [{ fixtureOp: 'build' }, ...jobs.map((j) => ({ job: j }))] }
+}
+
 /** Display order of the result table: a–c (with peers), d, e, f (seglog, then each peer), g, j/k, h, i. */
-const SECTIONS = ['append-100/', 'append-1024/', 'sync/', 'read/', 'growth/r', 'growth/lmdb-r', 'growth/sqlite-r', 'growth/btree-r', 'growth/append', 'growth/lmdb-a', 'growth/sqlite-a', 'growth/btree-a', 'scan/', 'open/', 'queue-produce/', 'queue-drain/', 'scale/consume', 'scale/produce']
+const SECTIONS = ['append-100/', 'append-1024/', 'sync/', 'read/', 'growth/r', 'growth/lmdb-r', 'growth/sqlite-r', 'growth/btree-r', 'growth/append', 'growth/lmdb-a', 'growth/sqlite-a', 'growth/btree-a', 'scan/', 'open/', 'queue-produce/', 'queue-drain/', 'scale/consume', 'scale/produce', 'share/']
 function sectionOf(id) {
   const section = SECTIONS.findIndex((prefix) => id.startsWith(prefix))
   return section === -1 ? SECTIONS.length : section

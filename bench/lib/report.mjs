@@ -82,6 +82,8 @@ export function checkTargets(rows) {
   if (consume) targets.push({ target: 'CPU-bound stage: 2 replicas in worker threads ≥ 1.7× 1 replica', value: consume.ratio.value, pass: consume.ratio.value !== null && consume.ratio.value >= 1.7 })
   const produce = get('scale/produce-4-threads')
   if (produce) targets.push({ target: 'sendBatch from 4 worker threads at once ≥ 50% of single-thread sendBatch', value: produce.ratio.value, pass: produce.ratio.value !== null && produce.ratio.value >= 0.5 })
+  const share = get('share/share-group-4')
+  if (share) targets.push({ target: 'share group, 4 members acking out of order, ≥ 50% of a consumer group with the same members', value: share.ratio.value, pass: share.ratio.value !== null && share.ratio.value >= 0.5 })
   for (const id of ['queue-produce/encoded-appendBatch', 'queue-drain/for-await', 'queue-drain/poll-nocommit']) {
     const row = get(id)
     if (row) targets.push({ target: `info: ${row.system} / its baseline`, value: row.ratio.value, pass: null })
