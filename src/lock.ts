@@ -109,13 +109,16 @@ function startTime(statFile: string): string | undefined {
 
 function tryCreate(file: string, me: Holder): boolean {
   const temp = `${file}.${me.pid}.${me.tid}.${me.token}${TEMP_SUFFIX}`
+  let linked = false
   try {
     fs.writeFileSync(temp, JSON.stringify(me))
     fs.linkSync(temp, file)
+    linked = true
     fsyncDirectory(path.dirname(file))
     return true
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+    if (linked) fs.rmSync(file, { force: true }) // not held after all: others must not wait for this live thread
     throw ioError('could not create the lock file', error, file)
   } finally {
     fs.rmSync(temp, { force: true })

@@ -699,16 +699,29 @@ export class SegmentedLog {
       if (!this.syncInFlight) for (const seal of this.sealedToSync.splice(0)) closeDescriptors(seal)
       this.stopWatching()
       this.cache.closeAll()
+      // Whatever fails below (the last fsync, the clean-shutdown marker), the handle ends closed and
+      // the lock is released: the next open then sees no marker and recovers, as after a crash.
+      let failure: unknown
       for (const segment of this.segmentList) {
-        if (segment.isActive) {
-          if (clean) segment.closeActive()
-          else segment.abandon()
-        } else segment.release()
+        try {
+          if (segment.isActive && clean && failure === undefined) segment.closeActive()
+          else if (segment.isActive) segment.abandon()
+          else segment.release()
+        } catch (error) {
+          failure = error
+          segment.abandon()
+        }
       }
-      if (clean) writeFileAtomic(path.join(this.dir, CLEAN_SHUTDOWN_FILE), Buffer.alloc(0))
-      this.lock?.release()
-      this.state = 'closed'
-      this.notifyFollowers()
+      try {
+        if (clean && failure === undefined) writeFileAtomic(path.join(this.dir, CLEAN_SHUTDOWN_FILE), Buffer.alloc(0))
+      } catch (error) {
+        failure = error
+      } finally {
+        this.lock?.release()
+        this.state = 'closed'
+        this.notifyFollowers()
+      }
+      if (failure !== undefined) throw new LogError('LOG_FAILED', `close could not make the log durable: ${(failure as Error).message}`, { cause: failure, path: this.dir })
     })
   }
 

@@ -387,6 +387,30 @@ const OPEN_FAULTS: OpenFaultRow[] = [
   { point: 'reopen: the directory fsync', fn: 'fsyncSync', file: (dir) => pathIs(dir), exists: true },
 ]
 
+describe('SegmentedLog.close under injected faults', () => {
+  it.each([
+    ['the last fsync of the store', 'fdatasyncSync', /\.log$/],
+    ['the clean-shutdown marker', 'renameSync', /clean-shutdown/],
+  ] as const)('ends closed and releases the lock when %s fails; the next open recovers everything acknowledged', async (_point, fn, file) => {
+    const dir = tempDir('close-fault')
+    watchFs()
+    const log = await SegmentedLog.open(dir, { sync: 'never' })
+    await log.appendBatch([Buffer.from('r0'), Buffer.from('r1')])
+    const fault = injectFault({ fn, errno: 'EIO', file })
+    const error = await rejection(log.close())
+    expect(fault.injected).toBeGreaterThan(0)
+    expect(error.code).toBe('LOG_FAILED')
+    expect(rootErrno(error)).toBe('EIO')
+    clearFaults()
+    expect(log.isClosed).toBe(true)
+    await log.close() // a second close is a no-op
+    const reopened = await SegmentedLog.open(dir) // not LOCKED: the lock was released
+    expect(reopened.recovery.uncleanShutdown).toBe(true)
+    expect([reopened.read(0), reopened.read(1)].map((value) => Buffer.from(value).toString())).toEqual(['r0', 'r1'])
+    await reopened.close()
+  })
+})
+
 describe('SegmentedLog.open under injected faults', () => {
   it.each(OPEN_FAULTS.flatMap((row) => OPEN_ERRNOS.map((errno) => ({ ...row, errno }))))(
     '$point, $errno: open rejects IO_ERROR with the cause, holds no lock, and the next open works',
