@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { BrokerConsumerGroup, type BrokerGroupOptions, GROUPS_DIR } from './broker-group.js'
+import { BrokerConsumerGroup, type BrokerGroupOptions } from './broker-group.js'
 import { LogError, ioError } from './errors.js'
 import { TOPIC_METADATA_FILE } from './format.js'
 import { probeLock } from './lock.js'

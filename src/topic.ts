@@ -12,9 +12,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ConsumerGroup, type ConsumerGroupOptions, resolveGroupOptions } from './consumer-group.js'
-import { LogError, ioError, isLogError } from './errors.js'
-import { TOPIC_METADATA_FILE, type TopicMetadata, decodeTopicMetadata, encodeTopicMetadata } from './format.js'
-import { writeFileAtomic } from './fs-util.js'
+import { LogError, ioError } from './errors.js'
 import type { GroupOptions } from './group-coordinator.js'
 import { type GroupLink, LocalGroupLink, SwitchableGroupLink } from './group-link.js'
 import { DirectoryLock } from './lock.js'
@@ -27,6 +25,7 @@ import { SegmentedLog } from './segmented-log.js'
 import { type ShareGroupConfig, type ShareGroupOptions, resolveShareGroupOptions } from './share-coordinator.js'
 import { ShareGroup } from './share-group.js'
 import { LocalShareLink, RemoteShareLink, type ShareLink, SwitchableShareLink } from './share-link.js'
+import { checkPartitionCount, guardAsync, guard, openLogs, readMetadata, readOrCreateMetadata, tryLock } from './topic-files.js'
 import { TopicOwner, appendForwarded } from './topic-owner.js'
 
 export interface TopicOptions extends SegmentedLogOptions {
@@ -39,9 +38,6 @@ export interface SendResult {
   offset: number
 }
 
-const PARTITIONS_MAX = 10_000
-/** Options that describe one open handle, not the topic, and are never stored in topic.json. */
-const PER_OPEN_OPTIONS = ['readOnly', 'mmap'] as const
 /** How long opening (or taking over after the owner died) keeps trying before it gives up. */
 const OWNER_WAIT_MS = 10_000
 const OWNER_RETRY_MS = 5
@@ -502,77 +498,4 @@ export class Topic {
   private checkOpen(): void {
     if (this.closed) throw new LogError('LOG_CLOSED', `topic '${this.name}' is closed`)
   }
-}
-
-function checkPartitionCount(partitions: number | undefined): void {
-  if (partitions !== undefined && (!Number.isInteger(partitions) || partitions < 1 || partitions > PARTITIONS_MAX)) {
-    throw new LogError('INVALID_ARGUMENT', `partitions must be an integer in [1, ${PARTITIONS_MAX}], got ${String(partitions)}`)
-  }
-}
-
-/** The topic's lock, or undefined when a live handle elsewhere holds it. */
-function tryLock(dir: string): DirectoryLock | undefined {
-  try {
-    return DirectoryLock.acquire(dir)
-  } catch (error) {
-    if (isLogError(error, 'LOCKED')) return undefined
-    throw error
-  }
-}
-
-function guard<T>(lock: DirectoryLock, action: () => T): T {
-  try {
-    return action()
-  } catch (error) {
-    lock.release()
-    throw error
-  }
-}
-
-async function guardAsync<T>(lock: DirectoryLock, action: () => Promise<T>): Promise<T> {
-  try {
-    return await action()
-  } catch (error) {
-    lock.release()
-    throw error
-  }
-}
-
-async function openLogs(dir: string, partitions: number, options: SegmentedLogOptions): Promise<SegmentedLog[]> {
-  const logs: SegmentedLog[] = []
-  try {
-    for (let i = 0; i < partitions; i++) logs.push(await SegmentedLog.open(path.join(dir, `partition-${i}`), options))
-  } catch (error) {
-    await Promise.all(logs.map((log) => log.close()))
-    throw error
-  }
-  return logs
-}
-
-/** The stored metadata, or undefined when the topic was not created yet; TOPIC_MISMATCH on another count. */
-function readMetadata(dir: string, partitions: number | undefined): TopicMetadata | undefined {
-  const file = path.join(dir, TOPIC_METADATA_FILE)
-  let bytes: Buffer
-  try {
-    bytes = fs.readFileSync(file)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw ioError('could not read topic metadata', error, file)
-  }
-  const metadata = decodeTopicMetadata(bytes, file)
-  if (partitions !== undefined && partitions !== metadata.partitions) {
-    throw new LogError('TOPIC_MISMATCH', `topic has ${metadata.partitions} partitions, opened with ${partitions}`, { path: dir })
-  }
-  return metadata
-}
-
-/** Under the topic's lock: the stored metadata, or new metadata written for a new topic. */
-function readOrCreateMetadata(dir: string, partitions: number | undefined, logOptions: SegmentedLogOptions): TopicMetadata {
-  const existing = readMetadata(dir, partitions)
-  if (existing) return existing
-  const stored: Record<string, unknown> = { ...logOptions }
-  for (const name of PER_OPEN_OPTIONS) delete stored[name]
-  const metadata: TopicMetadata = { partitions: partitions ?? 1, createdMs: Date.now(), logOptions: stored }
-  writeFileAtomic(path.join(dir, TOPIC_METADATA_FILE), encodeTopicMetadata(metadata))
-  return metadata
 }
