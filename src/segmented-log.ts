@@ -56,6 +56,14 @@ export interface RecordsOptions {
 
 type State = 'open' | 'closing' | 'closed' | 'failed'
 const READER_POLL_MS = 1000
+/** How many times a reader reloads its view when the writer keeps moving under it before it reports. */
+const READER_RELOADS_MAX = 3
+
+/** Errors a reader sees when the writer deletes, cuts or rewrites files between two of its steps. */
+function isReaderRace(error: unknown): boolean {
+  if (error instanceof LogError) return error.code === 'IO_ERROR' || error.code === 'CORRUPT_RECORD' || error.code === 'CORRUPT_INDEX' || error.code === 'CORRUPT_FILE'
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ERR_BUFFER_OUT_OF_BOUNDS'
+}
 /** Longest a written record's index entry waits before it reaches the index file. */
 const INDEX_FLUSH_DELAY_MS = 5
 
@@ -422,21 +430,32 @@ export class SegmentedLog {
       throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [${this.start}, ${this.computeEnd()})`, { offset })
     }
     const segment = this.segmentFor(offset)
-    const frame = this.readFromSegment(segment, offset)
+    const frame = this.isReadOnly ? this.readRacingWriter(segment, offset) : segment.readFrame(offset, this.options.verifyChecksums, this.mmap, true)
     if (!segment.isActive) this.cache.touch(segment)
     return frame
   }
 
-  private readFromSegment(segment: Segment, offset: number): Buffer {
-    try {
-      return segment.readFrame(offset, this.options.verifyChecksums, this.mmap, !this.isReadOnly)
-    } catch (error) {
-      if (this.isReadOnly && error instanceof LogError && error.code === 'IO_ERROR') {
-        // The writer may have deleted the segment (retention): refresh and report the offset as gone.
-        this.refresh()
-        if (offset < this.start) throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} was deleted`, { offset })
+  /**
+   * A reader's read: the writer may delete (retention) or cut (truncate) the segment under it. On a
+   * failure, look at the directory again: an offset that is gone is OFFSET_OUT_OF_RANGE; one still
+   * there is read once more, and a second failure is real damage.
+   */
+  private readRacingWriter(first: Segment, offset: number): Buffer {
+    let segment = first
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (offset < segment.baseOffset || offset >= segment.nextOffset) throw new LogError('IO_ERROR', 'the view of the segments is stale')
+        return segment.readFrame(offset, this.options.verifyChecksums, this.mmap, false)
+      } catch (error) {
+        if (attempt >= READER_RELOADS_MAX || !isReaderRace(error)) throw error
+        // A full reload, not the incremental refresh: a truncate followed by appends past the old
+        // end leaves the count as it was, so only a fresh look at the files sees the new positions.
+        this.reloadRacingWriter()
+        if (offset < this.start || offset >= this.computeEnd()) {
+          throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} was deleted or truncated by the writer`, { offset })
+        }
+        segment = this.segmentFor(offset)
       }
-      throw error
     }
   }
 
@@ -625,6 +644,37 @@ export class SegmentedLog {
   /** readOnly handles: picks up what the writer has written since (new records, rolls, deletions). */
   refresh(): void {
     if (!this.isReadOnly || this.state !== 'open') return
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return attempt === 0 ? this.followWriter() : this.reload()
+      } catch (error) {
+        // The writer moved between two of our steps (a segment deleted or cut, an index rewritten):
+        // look again from scratch. Damage that stays is thrown after a few looks.
+        if (attempt >= READER_RELOADS_MAX || !isReaderRace(error)) throw error
+      }
+    }
+  }
+
+  private reloadRacingWriter(): void {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.reload()
+      } catch (error) {
+        if (attempt >= READER_RELOADS_MAX || !isReaderRace(error)) throw error
+      }
+    }
+  }
+
+  /** refresh for timers and watch events: nobody could catch what it throws; the next read reports it. */
+  private refreshQuietly(): void {
+    try {
+      this.refresh()
+    } catch {
+      // the next read or records() refreshes again and throws what is still wrong
+    }
+  }
+
+  private followWriter(): void {
     const bases = listBases(this.dir)
     const tail = this.segmentList[this.segmentList.length - 1]
     if (!tail) return this.reload()
@@ -636,6 +686,7 @@ export class SegmentedLog {
       this.cache.forget(gone)
       gone.release()
     }
+    this.start = Math.max(this.start, this.segmentList[0]?.baseOffset ?? this.start) // never behind the segments, even if a step below throws
     const newer = bases.filter((base) => base > tail.baseOffset)
     const countBefore = tail.count
     if (tail.updateFollowed(newer.length > 0 ? newer[0]! - tail.baseOffset : undefined) < countBefore) return this.reload()
@@ -651,9 +702,9 @@ export class SegmentedLog {
   }
 
   private reload(): void {
+    const loaded = loadForReader(this.dir) // first: if it throws, the current view stays whole
     this.cache.closeAll()
     for (const segment of this.segmentList) segment.release()
-    const loaded = loadForReader(this.dir)
     this.segmentList = loaded.segments
     this.updateReaderEnd()
     const first = this.segmentList[0]?.baseOffset ?? 0
@@ -665,12 +716,12 @@ export class SegmentedLog {
     if (this.watcher || this.state !== 'open') return
     try {
       // Persistent: a reader waiting for records keeps the process alive, as a listening socket does.
-      this.watcher = fs.watch(this.dir, { persistent: true }, () => this.refresh())
+      this.watcher = fs.watch(this.dir, { persistent: true }, () => this.refreshQuietly())
       this.watcher.on('error', () => this.stopWatching())
     } catch {
       // no inotify: the slow poll below still wakes followers
     }
-    this.timers.push(setInterval(() => this.refresh(), READER_POLL_MS))
+    this.timers.push(setInterval(() => this.refreshQuietly(), READER_POLL_MS))
   }
 
   private stopWatching(): void {
