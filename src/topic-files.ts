@@ -77,10 +77,26 @@ export function readMetadata(dir: string, partitions: number | undefined): Topic
   return metadata
 }
 
+function listPartitionDirs(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).filter((name) => /^partition-\d+$/.test(name))
+  } catch (error) {
+    throw ioError('could not list the topic directory', error, dir)
+  }
+}
+
 /** Under the topic's lock: the stored metadata, or new metadata written for a new topic. */
 export function readOrCreateMetadata(dir: string, partitions: number | undefined, logOptions: SegmentedLogOptions): TopicMetadata {
   const existing = readMetadata(dir, partitions)
   if (existing) return existing
+  // Partitions without topic.json: the metadata was lost, not never written. A new topic over them
+  // could hide partitions (a count of 1 over partition-0..2): refuse instead of guessing.
+  const orphans = listPartitionDirs(dir)
+  if (orphans.length > 0) {
+    throw new LogError('CORRUPT_FILE', `${TOPIC_METADATA_FILE} is missing but ${orphans.length} partition director${orphans.length === 1 ? 'y exists' : 'ies exist'}; restore it (partitions: ${orphans.length}?)`, {
+      path: path.join(dir, TOPIC_METADATA_FILE),
+    })
+  }
   const stored: Record<string, unknown> = { ...logOptions }
   for (const name of PER_OPEN_OPTIONS) delete stored[name]
   const metadata: TopicMetadata = { partitions: partitions ?? 1, createdMs: Date.now(), logOptions: stored }
