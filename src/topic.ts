@@ -242,7 +242,10 @@ export class Topic {
 
   /** Starts serving other handles; `lock` (the topic's) is held until close. */
   private async becomeOwner(lock: DirectoryLock): Promise<void> {
-    const owner = new TopicOwner(this.dir, this.partitionList, (name) => Topic.open(path.join(path.dirname(this.dir), name)))
+    // Dead letters are written before the share group stores the record as archived: this handle's
+    // appends to the dead-letter topic are durable when acknowledged (sync 'always'), whatever its stored mode.
+    const openSibling = (name: string): Promise<Topic> => Topic.open(path.join(path.dirname(this.dir), name), { sync: 'always' })
+    const owner = new TopicOwner(this.dir, this.partitionList, openSibling)
     try {
       await owner.listen(ownerAddress(this.dir))
     } catch (error) {
