@@ -4,7 +4,7 @@
  * they were first subscribed; the slot table is stored with the group (`<broker>/@groups/<id>/
  * slots.json`, replaced atomically) so that committed offsets, which the group's offsets log keys
  * by slot, keep their meaning across reopen. A topic created later that matches the subscription is
- * found within a second (a directory watch, and a 1 s rescan as a fallback): its partitions become
+ * found within a second (subscription.ts: a directory watch, and a 1 s rescan as a fallback): its partitions become
  * new slots and the group rebalances, without restarting the members.
  *
  * A slot whose topic was deleted stays in the table (its offsets stay meaningful) and reads as empty.
@@ -20,6 +20,7 @@ import { writeFileAtomic } from './fs-util.js'
 import { GroupCoordinator } from './group-coordinator.js'
 import { LocalGroupLink } from './group-link.js'
 import { OffsetStore, checkGroupId } from './offset-store.js'
+import { subscription, watchTopics } from './subscription.js'
 import type { ConsumedRecord, PartitionReader } from './partition.js'
 import type { Topic } from './topic.js'
 
@@ -42,7 +43,6 @@ export interface TopicPartition {
 
 export const GROUPS_DIR = '@groups'
 const SLOTS_FILE = 'slots.json'
-const RESCAN_MS = 1000
 
 export class BrokerConsumerGroup {
   private readonly slots: TopicPartition[] = []
@@ -53,8 +53,7 @@ export class BrokerConsumerGroup {
   private readonly matches: (name: string) => boolean
   private readonly opened: Promise<GroupCoordinator>
   private rescanning: Promise<void> | undefined
-  private timer: NodeJS.Timeout | undefined
-  private watcher: fs.FSWatcher | undefined
+  private stopWatching: (() => void) | undefined
   private closed = false
 
   constructor(
@@ -123,8 +122,7 @@ export class BrokerConsumerGroup {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    clearInterval(this.timer)
-    this.watcher?.close()
+    this.stopWatching?.()
     const coordinator = await this.opened.catch(() => undefined)
     await this.rescanning?.catch(() => undefined)
     await coordinator?.close()
@@ -191,15 +189,7 @@ export class BrokerConsumerGroup {
   }
 
   private startWatching(): void {
-    const rescanQuietly = (): void => void this.rescan().catch(() => undefined)
-    this.timer = setInterval(rescanQuietly, RESCAN_MS)
-    this.timer.unref()
-    try {
-      this.watcher = fs.watch(this.source.dir, { persistent: false }, rescanQuietly)
-      this.watcher.on('error', () => this.watcher?.close())
-    } catch {
-      // no inotify: the rescan timer still finds new topics
-    }
+    this.stopWatching = watchTopics(this.source.dir, () => void this.rescan().catch(() => undefined))
   }
 }
 
@@ -264,18 +254,6 @@ class AbsentPartition implements PartitionReader {
   waitForRecords(_offset: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }))
   }
-}
-
-function subscription(topics: unknown): (name: string) => boolean {
-  if (topics instanceof RegExp) {
-    const pattern = new RegExp(topics.source, topics.flags.replace(/[gy]/g, '')) // no lastIndex state between tests
-    return (name) => pattern.test(name)
-  }
-  if (!Array.isArray(topics) || topics.length === 0 || !topics.every((name) => typeof name === 'string')) {
-    throw new LogError('INVALID_ARGUMENT', 'topics must be a non-empty list of topic names or a RegExp')
-  }
-  const names = new Set(topics as string[])
-  return (name) => names.has(name)
 }
 
 function readSlots(dir: string): TopicPartition[] {

@@ -11,6 +11,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { BrokerConsumerGroup, type BrokerGroupOptions } from './broker-group.js'
+import { BrokerShareGroup, type BrokerShareGroupOptions } from './broker-share-group.js'
 import { LogError, ioError } from './errors.js'
 import { TOPIC_METADATA_FILE } from './format.js'
 import { probeLock } from './lock.js'
@@ -28,7 +29,7 @@ export function checkTopicName(name: unknown): string {
 }
 
 /** Options compared by value (a RegExp by its source and flags). */
-function groupKey(options: BrokerGroupOptions): string {
+function groupKey(options: BrokerGroupOptions | BrokerShareGroupOptions): string {
   if (options === null || typeof options !== 'object') return String(options)
   return JSON.stringify(options, (_name, value: unknown) => (value instanceof RegExp ? `RegExp:${String(value)}` : value))
 }
@@ -36,6 +37,7 @@ function groupKey(options: BrokerGroupOptions): string {
 export class Broker {
   private readonly open = new Map<string, Promise<Topic>>()
   private readonly groups = new Map<string, { group: BrokerConsumerGroup; key: string }>()
+  private readonly shareGroups = new Map<string, { group: BrokerShareGroup; key: string }>()
   private closed = false
 
   private constructor(
@@ -130,12 +132,29 @@ export class Broker {
     return group
   }
 
+  /**
+   * A share group over several topics (a list or a RegExp, picked up as for consumerGroup): each
+   * member takes records from every subscribed topic's share group under one member id
+   * (broker-share-group.ts). Members may live in other threads and processes.
+   */
+  shareGroup(groupId: string, options: BrokerShareGroupOptions): BrokerShareGroup {
+    this.checkOpen()
+    const key = groupKey(options)
+    const known = this.shareGroups.get(groupId)
+    if (known && known.key !== key) throw new LogError('INVALID_ARGUMENT', `share group '${groupId}' is already open with other options`)
+    if (known) return known.group
+    const group = new BrokerShareGroup(groupId, this, options)
+    this.shareGroups.set(groupId, { group, key })
+    return group
+  }
+
   /** Closes every group and topic this broker opened. Later calls throw LOG_CLOSED. */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await Promise.all([...this.groups.values()].map(({ group }) => group.close()))
+    await Promise.all([...this.groups.values(), ...this.shareGroups.values()].map(({ group }) => group.close()))
     this.groups.clear()
+    this.shareGroups.clear()
     const topics = await Promise.allSettled([...this.open.values()])
     this.open.clear()
     await Promise.all(topics.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)))

@@ -215,11 +215,21 @@ export class ShareConsumer {
     })
   }
 
+  /** @internal What `waitForWork` compares against: taken before polling, so nothing that arrives after is missed. */
+  workSnapshot(): { version: number; ends: number[] } {
+    return { version: this.link.version, ends: this.partitions.map((partition) => partition.highWatermark) }
+  }
+
+  /** @internal Resolves when there may be records to acquire since `snapshot` (a group over several topics waits on each topic's member). */
+  waitForWork(snapshot: { version: number; ends: readonly number[] }, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    return this.waitForRecords(snapshot.version, snapshot.ends, timeoutMs, signal)
+  }
+
   /** Resolves when the coordinator's version passes `version`, a partition's end passes `ends`, the member closes, or `timeoutMs` passes. */
-  private async waitForRecords(version: number, ends: readonly number[], timeoutMs: number): Promise<void> {
-    if (this.link.version > version) return
+  private async waitForRecords(version: number, ends: readonly number[], timeoutMs: number, cancel?: AbortSignal): Promise<void> {
+    if (this.link.version > version || cancel?.aborted) return
     const stop = new AbortController()
-    const signal = AbortSignal.any([stop.signal, this.closing.signal])
+    const signal = AbortSignal.any(cancel ? [stop.signal, this.closing.signal, cancel] : [stop.signal, this.closing.signal])
     let removeListener: (() => void) | undefined
     const waits = this.partitions.map((partition, i) => partition.waitForRecords(ends[i]!, signal))
     waits.push(new Promise<void>((resolve) => (removeListener = this.link.onChange(resolve))))
@@ -254,7 +264,7 @@ export class ShareConsumer {
   }
 }
 
-function checkPollOptions(options: SharePollOptions): { maxRecords: number; timeoutMs: number } {
+export function checkPollOptions(options: SharePollOptions): { maxRecords: number; timeoutMs: number } {
   if (options === null || typeof options !== 'object') throw new LogError('INVALID_ARGUMENT', 'poll options must be an object')
   const maxRecords = options.maxRecords ?? MAX_RECORDS_DEFAULT
   const timeoutMs = options.timeoutMs ?? 0
