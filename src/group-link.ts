@@ -59,6 +59,9 @@ export function groupInfo(coordinator: GroupCoordinator): GroupInfo {
 
 /** The owner's own thread: calls go straight to the coordinator. */
 export class LocalGroupLink implements GroupLink {
+  /** The last state built per member, reused while the generation stays (poll asks on every call). */
+  private readonly states = new Map<string, MemberState>()
+
   constructor(private readonly coordinator: GroupCoordinator) {}
 
   get groupId(): string {
@@ -78,7 +81,15 @@ export class LocalGroupLink implements GroupLink {
   }
 
   state(memberId: string): MemberState | undefined {
-    return memberState(this.coordinator, memberId)
+    if (!this.coordinator.isMember(memberId)) {
+      this.states.delete(memberId)
+      return undefined
+    }
+    const known = this.states.get(memberId)
+    if (known && known.generation === this.coordinator.generation) return known
+    const state = memberState(this.coordinator, memberId)!
+    this.states.set(memberId, state)
+    return state
   }
 
   heartbeat(memberId: string): void {
