@@ -115,24 +115,36 @@ export class LocalGroupLink implements GroupLink {
 }
 
 /**
- * A handle's link to one group that survives a change of owner: it forwards to the current link,
- * and when the handle switches owners its members find themselves removed and rejoin.
+ * The part of a link that survives a change of owner: it forwards to the current link, and when the
+ * handle switches owners (switchTo) its members find themselves removed and rejoin the next one.
  */
-export class SwitchableGroupLink implements GroupLink {
+export abstract class SwitchableLink<L extends { onChange(listener: () => void): () => void }> {
   private readonly listeners = new Set<() => void>()
   private removeInner: () => void
 
-  constructor(private inner: GroupLink) {
+  constructor(protected inner: L) {
     this.removeInner = inner.onChange(() => this.notify())
   }
 
-  switchTo(inner: GroupLink): void {
+  switchTo(inner: L): void {
     this.removeInner()
     this.inner = inner
     this.removeInner = inner.onChange(() => this.notify())
     this.notify()
   }
 
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener()
+  }
+}
+
+/** A handle's link to one consumer group that survives a change of owner. */
+export class SwitchableGroupLink extends SwitchableLink<GroupLink> implements GroupLink {
   get groupId(): string {
     return this.inner.groupId
   }
@@ -167,15 +179,6 @@ export class SwitchableGroupLink implements GroupLink {
 
   info(): Promise<GroupInfo> {
     return this.inner.info()
-  }
-
-  onChange(listener: () => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
-  }
-
-  private notify(): void {
-    for (const listener of [...this.listeners]) listener()
   }
 }
 

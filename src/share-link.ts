@@ -10,6 +10,7 @@
  */
 import { LogError } from './errors.js'
 import type { Acquired, SettleKind, ShareCoordinator, ShareGroupConfig } from './share-coordinator.js'
+import { SwitchableLink } from './group-link.js'
 import type { WireHeader } from './wire.js'
 
 export interface ShareAcquired {
@@ -158,21 +159,7 @@ export class RemoteShareLink implements ShareLink {
 }
 
 /** A handle's link to one share group that survives a change of owner (members rejoin the next one). */
-export class SwitchableShareLink implements ShareLink {
-  private readonly listeners = new Set<() => void>()
-  private removeInner: () => void
-
-  constructor(private inner: ShareLink) {
-    this.removeInner = inner.onChange(() => this.notify())
-  }
-
-  switchTo(inner: ShareLink): void {
-    this.removeInner()
-    this.inner = inner
-    this.removeInner = inner.onChange(() => this.notify())
-    this.notify()
-  }
-
+export class SwitchableShareLink extends SwitchableLink<ShareLink> implements ShareLink {
   get groupId(): string {
     return this.inner.groupId
   }
@@ -207,15 +194,6 @@ export class SwitchableShareLink implements ShareLink {
 
   leave(memberId: string): Promise<void> {
     return this.inner.leave(memberId)
-  }
-
-  onChange(listener: () => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
-  }
-
-  private notify(): void {
-    for (const listener of [...this.listeners]) listener()
   }
 }
 
