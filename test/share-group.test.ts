@@ -6,13 +6,12 @@
  * close, reopen and SIGKILL, and members in worker threads and child processes share the group
  * through the topic's owner.
  */
-import { type ChildProcess, fork } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { Worker } from 'node:worker_threads'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { LogError, type ShareConsumedRecord, type ShareConsumer, type ShareGroupOptions, Topic } from '../src/index.js'
 import { REPO, ensureBuilt } from './helpers/build-dist.js'
+import { Peer } from './helpers/peer.js'
 import { tempDir } from './helpers/temp-dir.js'
 
 beforeAll(() => ensureBuilt(), 180_000)
@@ -27,61 +26,14 @@ interface PeerRecord {
   deliveryCount: number
 }
 
-/** test/fixtures/share-peer.mjs in a worker thread or a child process, driven by requests. */
-class SharePeer {
-  private nextId = 1
-  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>()
-  readonly exited: Promise<void>
-
-  constructor(
-    private readonly post: (message: unknown) => void,
-    private readonly stop: () => void,
-    on: (listener: (reply: { id: number; ok: boolean; result?: unknown; error?: { code?: string; message: string } }) => void) => void,
-    onExit: (listener: () => void) => void,
-  ) {
-    on((reply) => {
-      const pending = this.pending.get(reply.id)
-      if (!pending) return
-      this.pending.delete(reply.id)
-      if (reply.ok) pending.resolve(reply.result)
-      else pending.reject(Object.assign(new Error(reply.error?.message ?? 'peer failed'), { code: reply.error?.code }))
-    })
-    this.exited = new Promise((resolve) => onExit(() => resolve()))
-  }
-
-  static async start(kind: 'thread' | 'process'): Promise<SharePeer> {
-    let peer: SharePeer
-    let ready: Promise<unknown>
-    if (kind === 'thread') {
-      const worker = new Worker(SHARE_PEER)
-      ready = new Promise((resolve) => worker.once('message', resolve))
-      peer = new SharePeer((m) => worker.postMessage(m), () => void worker.terminate(), (l) => worker.on('message', l), (l) => worker.once('exit', l))
-    } else {
-      const child: ChildProcess = fork(SHARE_PEER, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
-      ready = new Promise((resolve) => child.once('message', resolve))
-      peer = new SharePeer((m) => child.send(m as object), () => child.kill('SIGKILL'), (l) => child.on('message', l as (m: unknown) => void), (l) => child.once('exit', l))
-    }
-    peers.push(peer)
-    await ready
-    return peer
-  }
-
-  call<T = unknown>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = this.nextId++
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject })
-      this.post({ id, cmd, ...args })
-    })
-  }
-
-  /** SIGKILL (a process) or terminate (a thread); resolves once it is gone. */
-  async kill(): Promise<void> {
-    this.stop()
-    await this.exited
-  }
+/** test/fixtures/share-peer.mjs in a worker thread or a child process (test/helpers/peer.ts). */
+async function startPeer(kind: 'thread' | 'process'): Promise<Peer> {
+  const peer = kind === 'thread' ? await Peer.thread(SHARE_PEER) : await Peer.process(SHARE_PEER)
+  peers.push(peer)
+  return peer
 }
 
-const peers: SharePeer[] = []
+const peers: Peer[] = []
 const topics: Topic[] = []
 const members: ShareConsumer[] = []
 afterEach(async () => {
@@ -299,7 +251,7 @@ describe('ShareGroup', () => {
 
     it('after SIGKILL of the owning process: no acknowledged record is delivered again, every unacknowledged one is', async () => {
       const dir = tempDir('share')
-      const child = await SharePeer.start('process')
+      const child = await startPeer('process')
       expect(await child.call('open', { dir, options: { partitions: 2 } })).toMatchObject({ isOwner: true })
       await child.call('sendBatch', { records: Array.from({ length: 200 }, (_, i) => ({ value: `v-${i}`, key: `k-${i}` })) })
       const { memberId } = await child.call<{ memberId: string }>('join', { group: 'jobs' })
@@ -325,7 +277,7 @@ describe('ShareGroup', () => {
       const dir = tempDir('share')
       const topic = await openTopic(dir, 3)
       await produce(topic, 600)
-      const peer = await SharePeer.start(kind)
+      const peer = await startPeer(kind)
       expect(await peer.call('open', { dir })).toMatchObject({ isOwner: false })
       const { memberId } = await peer.call<{ memberId: string }>('join', { group: 'jobs' })
       const local = await join(topic, 'jobs')
@@ -346,7 +298,7 @@ describe('ShareGroup', () => {
       const topic = await openTopic(dir)
       await produce(topic, 2)
       const owner = await join(topic, 'jobs', { lockMs: 60_000 })
-      const peer = await SharePeer.start('process')
+      const peer = await startPeer('process')
       await peer.call('open', { dir })
       const { memberId } = await peer.call<{ memberId: string }>('join', { group: 'jobs', options: { lockMs: 60_000 } })
       const held = await owner.poll({ maxRecords: 1 })

@@ -7,7 +7,8 @@ import path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { REPO } from './build-dist.js'
 
-const PEER = path.join(REPO, 'test', 'fixtures', 'topic-peer.mjs')
+/** The default script; another fixture speaking the same requests may be given (share-peer.mjs). */
+export const TOPIC_PEER = path.join(REPO, 'test', 'fixtures', 'topic-peer.mjs')
 
 export interface PeerRecord {
   partition: number
@@ -57,8 +58,8 @@ export class Peer {
     )
   }
 
-  static thread(): Promise<Peer> {
-    const worker = new Worker(PEER)
+  static thread(script = TOPIC_PEER): Promise<Peer> {
+    const worker = new Worker(script)
     return Peer.ready(
       new Peer(
         'thread',
@@ -72,8 +73,8 @@ export class Peer {
     )
   }
 
-  static process(): Promise<Peer> {
-    const child: ChildProcess = fork(PEER, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  static process(script = TOPIC_PEER): Promise<Peer> {
+    const child: ChildProcess = fork(script, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
     return Peer.ready(
       new Peer(
         'process',
