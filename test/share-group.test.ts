@@ -293,6 +293,31 @@ describe('ShareGroup', () => {
       expect([...remoteAcked, ...localAcked].sort()).toEqual(ids(await untouched(topic, [])))
     })
 
+    it('survives the SIGKILL of the owner: the forwarder takes over, acked records never come back, the rest do with their counts', async () => {
+      const dir = tempDir('share')
+      const first = await startPeer('process')
+      expect(await first.call('open', { dir, options: { partitions: 2 } })).toMatchObject({ isOwner: true })
+      await first.call('sendBatch', { records: Array.from({ length: 40 }, (_, i) => ({ value: `v-${i}`, key: `k-${i}` })) })
+      const second = await openTopic(dir)
+      expect(second.isOwner).toBe(false)
+      const member = await join(second, 'jobs', { lockMs: 60_000 })
+      const taken = await member.poll({ maxRecords: 40, timeoutMs: 2000 })
+      expect(taken).toHaveLength(40)
+      const acked = taken.slice(0, 25)
+      await member.ack(acked) // durable in the owner's share log before this resolves
+      await first.kill() // the owner dies holding the group's state; 15 records acquired, not acked
+      const deadline = Date.now() + 10_000
+      while (!second.isOwner && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+      expect(second.isOwner).toBe(true)
+      const again: ShareConsumedRecord[] = []
+      for (let records = await member.poll({ maxRecords: 40, timeoutMs: 2000 }); records.length > 0; records = await member.poll({ maxRecords: 40, timeoutMs: 300 })) {
+        again.push(...records)
+        await member.ack(records)
+      }
+      expect(ids(again)).toEqual(ids(taken.slice(25)))
+      expect(again.every((record) => record.deliveryCount === 2)).toBe(true) // the first delivery was counted before it went out
+    })
+
     it('wakes a waiting member in another process when a record is released, and releases a dead member’s records at once', async () => {
       const dir = tempDir('share')
       const topic = await openTopic(dir)
