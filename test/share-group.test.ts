@@ -9,7 +9,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { LogError, type ShareConsumedRecord, type ShareConsumer, type ShareGroupOptions, Topic } from '../src/index.js'
+import { LogError, SegmentedLog, type ShareConsumedRecord, type ShareConsumer, type ShareGroupOptions, Topic } from '../src/index.js'
 import { REPO, ensureBuilt } from './helpers/build-dist.js'
 import { Peer } from './helpers/peer.js'
 import { tempDir } from './helpers/temp-dir.js'
@@ -247,6 +247,28 @@ describe('ShareGroup', () => {
       const heldBefore = taken.filter((_, i) => i % 3 === 0)
       expect(ids(all)).toEqual(ids([...heldBefore, ...(await untouched(topic, taken))]))
       for (const record of all) expect(record.deliveryCount).toBe(heldBefore.some((r) => r.partition === record.partition && r.offset === record.offset) ? 2 : 1)
+    })
+
+    it('compacts its state log once it grew past 5,000 updates: replay starts at a snapshot, and the state is intact', async () => {
+      const dir = tempDir('share')
+      let topic = await openTopic(dir)
+      await produce(topic, 2_600)
+      const member = await join(topic, 'jobs')
+      for (let done = 0; done < 2_600; done++) {
+        const [record] = await member.poll({ maxRecords: 1 }) // one acquisition and one ack update per record
+        await member.ack(record!)
+      }
+      await produce(topic, 10, 'late')
+      await topic.close()
+      const stateLog = await SegmentedLog.open(path.join(dir, 'groups', 'jobs', 'share'), { readOnly: true })
+      expect(stateLog.endOffset).toBeGreaterThanOrEqual(5_000)
+      expect(stateLog.startOffset).toBeGreaterThan(0) // a snapshot was written and what came before it dropped
+      expect(stateLog.endOffset - stateLog.startOffset).toBeLessThan(1_000)
+      await stateLog.close()
+      topic = await openTopic(dir)
+      const again = await join(topic, 'jobs')
+      const after = await again.poll({ maxRecords: 100, timeoutMs: 500 })
+      expect(after.map((record) => text(record.value))).toEqual(Array.from({ length: 10 }, (_, i) => `late-${i}`))
     })
 
     it('after SIGKILL of the owning process: no acknowledged record is delivered again, every unacknowledged one is', async () => {
