@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { TopicSource } from './broker-group.js'
 import { LogError } from './errors.js'
 import { checkGroupId } from './offset-store.js'
-import { type ShareConsumedRecord, type SharePollOptions, ShareConsumer, checkPollOptions } from './share-consumer.js'
+import { type ShareConsumedRecord, type SharePollOptions, ShareConsumer, checkPollOptions, iterateAcking } from './share-consumer.js'
 import { type ShareGroupOptions, resolveShareGroupOptions } from './share-coordinator.js'
 import type { ShareGroup } from './share-group.js'
 import { subscription, watchTopics } from './subscription.js'
@@ -25,8 +25,6 @@ export interface BrokerShareGroupOptions extends ShareGroupOptions {
 /** A record to settle: what poll returned, or any `{ topic, partition, offset }`. */
 export type BrokerShareRecordRef = Pick<ShareConsumedRecord, 'topic' | 'partition' | 'offset'>
 
-const ITERATOR_BATCH_RECORDS = 100
-const ITERATOR_WAIT_MS = 1000
 
 export class BrokerShareGroup {
   /** Each subscribed topic's own share group, by topic name. */
@@ -170,21 +168,8 @@ export class BrokerShareConsumer {
   }
 
   /** Records one at a time; each is acked when the loop asks for the next one; break or throw releases the rest. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<ShareConsumedRecord, void, undefined> {
-    while (!this.closed) {
-      const batch = await this.poll({ maxRecords: ITERATOR_BATCH_RECORDS, timeoutMs: ITERATOR_WAIT_MS })
-      const settled: Promise<void>[] = []
-      let index = 0
-      try {
-        for (; index < batch.length; index++) {
-          yield batch[index]!
-          settled.push(this.ack(batch[index]!).catch(() => undefined)) // a lost lock means someone else redoes it
-        }
-      } finally {
-        if (index < batch.length && !this.closed) settled.push(this.release(batch.slice(index)).catch(() => undefined))
-        await Promise.all(settled)
-      }
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<ShareConsumedRecord, void, undefined> {
+    return iterateAcking<ShareConsumedRecord>(this, () => !this.closed)
   }
 
   /** Leaves every topic's share group; what it holds goes back to the others at once. */

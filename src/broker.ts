@@ -122,14 +122,7 @@ export class Broker {
    * thread (broker-group.ts).
    */
   consumerGroup(groupId: string, options: BrokerGroupOptions): BrokerConsumerGroup {
-    this.checkOpen()
-    const key = groupKey(options)
-    const known = this.groups.get(groupId)
-    if (known && known.key !== key) throw new LogError('INVALID_ARGUMENT', `consumer group '${groupId}' is already open with other options`)
-    if (known) return known.group
-    const group = new BrokerConsumerGroup(groupId, this, options)
-    this.groups.set(groupId, { group, key })
-    return group
+    return this.groupFor(this.groups, 'consumer', groupId, options, () => new BrokerConsumerGroup(groupId, this, options))
   }
 
   /**
@@ -138,13 +131,18 @@ export class Broker {
    * (broker-share-group.ts). Members may live in other threads and processes.
    */
   shareGroup(groupId: string, options: BrokerShareGroupOptions): BrokerShareGroup {
+    return this.groupFor(this.shareGroups, 'share', groupId, options, () => new BrokerShareGroup(groupId, this, options))
+  }
+
+  /** The group open under `groupId`, or a new one; the same id with other options is refused. */
+  private groupFor<G>(groups: Map<string, { group: G; key: string }>, kind: string, groupId: string, options: BrokerGroupOptions | BrokerShareGroupOptions, create: () => G): G {
     this.checkOpen()
     const key = groupKey(options)
-    const known = this.shareGroups.get(groupId)
-    if (known && known.key !== key) throw new LogError('INVALID_ARGUMENT', `share group '${groupId}' is already open with other options`)
+    const known = groups.get(groupId)
+    if (known && known.key !== key) throw new LogError('INVALID_ARGUMENT', `${kind} group '${groupId}' is already open with other options`)
     if (known) return known.group
-    const group = new BrokerShareGroup(groupId, this, options)
-    this.shareGroups.set(groupId, { group, key })
+    const group = create()
+    groups.set(groupId, { group, key })
     return group
   }
 

@@ -107,21 +107,8 @@ export class ShareConsumer {
    * loop asks for the next one (the acknowledgements of a batch share one fsync); after `break` or a
    * throw, the record being processed and the rest of its batch are released.
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<ShareConsumedRecord, void, undefined> {
-    while (!this.closed && !this.link.isClosed) {
-      const batch = await this.poll({ maxRecords: ITERATOR_BATCH_RECORDS, timeoutMs: ITERATOR_WAIT_MS })
-      const settled: Promise<void>[] = []
-      let index = 0
-      try {
-        for (; index < batch.length; index++) {
-          yield batch[index]!
-          settled.push(this.quietly(this.ack(batch[index]!)))
-        }
-      } finally {
-        if (index < batch.length && !this.closed) settled.push(this.quietly(this.release(batch.slice(index))))
-        await Promise.all(settled)
-      }
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<ShareConsumedRecord, void, undefined> {
+    return iterateAcking<ShareConsumedRecord>(this, () => !this.closed && !this.link.isClosed)
   }
 
   /** Leaves the group; what the member holds is available to the others at once. */
@@ -246,14 +233,6 @@ export class ShareConsumer {
     await sleep(Math.min(timeoutMs, OWNER_SWITCH_WAIT_MS))
   }
 
-  private async quietly(work: Promise<void>): Promise<void> {
-    try {
-      await work
-    } catch (error) {
-      if (!(error instanceof LogError) || !QUIET_SETTLE_FAILURES.has(error.code)) throw error
-    }
-  }
-
   private heartbeat(): void {
     if (!this.closed && !this.link.isClosed) this.link.heartbeat(this.memberId)
   }
@@ -275,4 +254,42 @@ export function checkPollOptions(options: SharePollOptions): { maxRecords: numbe
     throw new LogError('INVALID_ARGUMENT', `timeoutMs must be a number in [0, 2^31-1], got ${String(timeoutMs)}`)
   }
   return { maxRecords, timeoutMs }
+}
+
+/** What the share iterator needs of a member (a ShareConsumer, or a broker's member over several topics). */
+interface SettlingMember<R> {
+  poll(options: SharePollOptions): Promise<R[]>
+  ack(records: R): Promise<void>
+  release(records: readonly R[]): Promise<void>
+}
+
+/**
+ * Records one at a time while `isOpen()`: a record is acknowledged when the loop asks for the next
+ * one (a batch's acknowledgements share one fsync); after `break` or a throw, the record being
+ * processed and the rest of its batch are released.
+ */
+export async function* iterateAcking<R>(member: SettlingMember<R>, isOpen: () => boolean): AsyncGenerator<R, void, undefined> {
+  while (isOpen()) {
+    const batch = await member.poll({ maxRecords: ITERATOR_BATCH_RECORDS, timeoutMs: ITERATOR_WAIT_MS })
+    const settled: Promise<void>[] = []
+    let index = 0
+    try {
+      for (; index < batch.length; index++) {
+        yield batch[index]!
+        settled.push(settleQuietly(member.ack(batch[index]!)))
+      }
+    } finally {
+      if (index < batch.length && isOpen()) settled.push(settleQuietly(member.release(batch.slice(index))))
+      await Promise.all(settled)
+    }
+  }
+}
+
+/** A settle the iterator makes may find the record gone to another member (lock lost, closed): it is redone there. */
+async function settleQuietly(work: Promise<void>): Promise<void> {
+  try {
+    await work
+  } catch (error) {
+    if (!(error instanceof LogError) || !QUIET_SETTLE_FAILURES.has(error.code)) throw error
+  }
 }
