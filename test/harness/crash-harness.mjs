@@ -233,8 +233,9 @@ async function check(dir, model, pending) {
 }
 
 /**
- * Runs `trials` directories of `cycles` kill/reopen cycles each. `beforeCheck(dir)` (tests only)
- * can damage a directory to show that the checks catch it.
+ * Runs `trials` directories of `cycles` kill/reopen cycles each. `beforeCheck(dir, cycle, model)` (tests
+ * only) can damage a directory to show that the checks catch it; `model.log` maps every offset the
+ * log must still hold to its record's hash.
  */
 export async function runCrashTrials({ trials, cycles = 3, seed = 1, baseDir, onTrial, onViolations, beforeCheck }) {
   fs.mkdirSync(baseDir, { recursive: true })
@@ -260,7 +261,7 @@ export async function runCrashTrials({ trials, cycles = 3, seed = 1, baseDir, on
       kills++
       fs.writeFileSync(path.join(dir, `cycle-${cycle}.events`), `${run.lines.join('\n')}\n`) // kept with the directory when a check fails
       const pending = replay(model, run.lines, events)
-      await beforeCheck?.(dir, cycle)
+      await beforeCheck?.(dir, cycle, model)
       for (const what of await check(dir, model, pending)) violations.push({ trial: trialSeed, cycle, what })
     }
     if (violations.length === violationsBefore) fs.rmSync(dir, { recursive: true, force: true })
