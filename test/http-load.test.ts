@@ -60,7 +60,7 @@ describe('seglog serve', () => {
     const dir = tempDir('serve')
     const { url, output } = await serve([dir, '--port', '0'])
     expect((await call(url, 'POST', '/topics', { json: { name: 't' } })).status).toBe(201)
-    expect((await call(url, 'POST', '/topics/t/records', { json: { value: 'eA==' } })).json.offsets).toEqual([{ partition: 0, offset: 0 }])
+    expect((await call(url, 'POST', '/topics/t/records', { json: { value: 'eA==' } })).json.offsets).toEqual([{ partition: 0, offset: 0, count: 1 }])
     const exited = new Promise<number | null>((resolve) => child!.on('exit', resolve))
     child!.kill('SIGTERM')
     expect(await exited).toBe(0)

@@ -40,12 +40,9 @@ describe('seglog/http topics', () => {
   it('produces one record and a batch as JSON, and reads them back by offset', async () => {
     const f = await withTopic()
     const one = await f.call('POST', '/topics/events/records', { json: { key: b64('k1'), value: b64('first'), headers: { model: b64('v3') } } })
-    expect(one.json).toEqual({ offsets: [{ partition: 0, offset: 0 }] })
+    expect(one.json).toEqual({ count: 1, offsets: [{ partition: 0, offset: 0, count: 1 }] })
     const batch = await f.call('POST', '/topics/events/records', { json: { encoding: 'utf8', records: [{ value: 'second' }, { value: 'third', key: 'k3' }] } })
-    expect(batch.json.offsets).toEqual([
-      { partition: 0, offset: 1 },
-      { partition: 0, offset: 2 },
-    ])
+    expect(batch.json).toEqual({ count: 2, offsets: [{ partition: 0, offset: 1, count: 2 }] })
     const read = await f.call('GET', '/topics/events/partitions/0/records?from=0&max=10&encoding=utf8')
     expect(read.json.records.map((r: { value: string }) => r.value)).toEqual(['first', 'second', 'third'])
     expect(read.json.records[0]).toMatchObject({ topic: 'events', partition: 0, offset: 0, key: 'k1', headers: { model: 'v3' } })
@@ -55,6 +52,22 @@ describe('seglog/http topics', () => {
     expect((await f.call('GET', '/topics/events/partitions/0/records?from=3')).json.records).toEqual([])
   })
 
+  it('answers where a batch went as runs of consecutive records on one partition', async () => {
+    const f = await withTopic(3)
+    const records = [{ value: 'a', partition: 2 }, { value: 'b', partition: 2 }, { value: 'c', partition: 0 }, { value: 'd', partition: 2 }]
+    const sent = await f.call('POST', '/topics/events/records', { json: { encoding: 'utf8', records } })
+    expect(sent.json).toEqual({
+      count: 4,
+      offsets: [
+        { partition: 2, offset: 0, count: 2 },
+        { partition: 0, offset: 0, count: 1 },
+        { partition: 2, offset: 2, count: 1 },
+      ],
+    })
+    const read = await f.call('GET', '/topics/events/partitions/2/records?encoding=utf8')
+    expect(read.json.records.map((r: { value: string }) => r.value)).toEqual(['a', 'b', 'd'])
+  })
+
   it('produces and reads a raw record, key and headers in Seglog-* headers (percent-encoded)', async () => {
     const f = await withTopic()
     const bytes = Buffer.from([0, 1, 2, 255, 254])
@@ -62,7 +75,7 @@ describe('seglog/http topics', () => {
       body: bytes,
       headers: { 'content-type': 'application/octet-stream', 'seglog-key': 'user%2F7', 'seglog-header-trace': 'a%20b', 'seglog-partition': '0' },
     })
-    expect(sent.json.offsets).toEqual([{ partition: 0, offset: 0 }])
+    expect(sent.json.offsets).toEqual([{ partition: 0, offset: 0, count: 1 }])
     const raw = await f.call('GET', '/topics/events/partitions/0/records/0')
     expect(raw.status).toBe(200)
     expect(raw.body.equals(bytes)).toBe(true)
@@ -73,7 +86,9 @@ describe('seglog/http topics', () => {
 
   it.each([
     ['malformed JSON', { body: '{"records": [', headers: { 'content-type': 'application/json' } }, 400, 'INVALID_ARGUMENT'],
-    ['bad base64', { json: { value: '***' } }, 400, 'INVALID_ARGUMENT'],
+    ['bad base64', { json: { value: '***=' } }, 400, 'INVALID_ARGUMENT'],
+    ['unpadded base64', { json: { value: 'eA' } }, 400, 'INVALID_ARGUMENT'],
+    ['base64 with a space', { json: { value: 'eA= =' } }, 400, 'INVALID_ARGUMENT'],
     ['an unknown field', { json: { valu: 'eA==' } }, 400, 'INVALID_ARGUMENT'],
     ['an empty batch', { json: { records: [] } }, 400, 'INVALID_ARGUMENT'],
     ['an unknown partition', { json: { value: 'eA==', partition: 5 } }, 404, 'UNKNOWN_PARTITION'],

@@ -61,7 +61,7 @@ async function loop() {
     answered++
     if (status === 0) errors++
     else if (status < 200 || status > 299) non2xx++
-    else acknowledgedRecords += JSON.parse(text).offsets.length
+    else acknowledgedRecords += JSON.parse(text).count
     if ((status === 0 || status > 299) && firstProblem === undefined) firstProblem = `${status} ${text.slice(0, 200)}`
   }
 }
@@ -73,5 +73,5 @@ const at = (q) => latenciesUs[Math.min(latenciesUs.length - 1, Math.floor(q * la
 clearTimeout(hardStop)
 agent.destroy()
 process.stdout.write(
-  `${JSON.stringify({ requests: answered, records: acknowledgedRecords, non2xx, errors, elapsedMs, recordsPerSec: acknowledgedRecords / (elapsedMs / 1000), p50Us: at(0.5), p99Us: at(0.99), firstProblem })}\n`,
+  `${JSON.stringify({ requests: answered, records: acknowledgedRecords, non2xx, errors, elapsedMs, recordsPerSec: acknowledgedRecords / (elapsedMs / 1000), p50Us: at(0.5), p99Us: at(0.99), firstProblem, ...('samples' in args ? { latenciesUs } : {}) })}\n`,
 )

@@ -10,7 +10,7 @@ import type { Topic } from '../topic.js'
 import { type Principal, requirePermission } from './auth.js'
 import { HttpError } from './errors.js'
 import type { HttpLimits } from './limits.js'
-import { parseEncoding, parseProduceBody, parseRawRecord, recordToJson, sendRawRecord } from './records-json.js'
+import { offsetRuns, parseEncoding, parseProduceBody, parseRawRecord, recordToJson, sendRawRecord } from './records-json.js'
 import { fieldInteger, isJson, onlyFields, parseInteger, queryInteger, readBody, readJsonObject } from './request.js'
 import { type Call, type Router, sendJson } from './router.js'
 import { type StreamHub, followStart } from './sse.js'
@@ -73,7 +73,7 @@ export function addTopicRoutes(router: Router, topics: TopicAccess, streams: Str
     const topic = await topics.open(params.topic!)
     const records = isJson(req) ? parseProduceBody(await readJsonObject(req, limits.bodyBytesMax), limits.recordsPerRequestMax) : [parseRawRecord(req, await readBody(req, limits.bodyBytesMax))]
     const results = records.length === 1 ? [await topic.send(records[0]!)] : await topic.sendBatch(records)
-    sendJson(res, 200, { offsets: results })
+    sendJson(res, 200, { count: results.length, offsets: offsetRuns(results) })
   })
 
   router.add('GET', '/topics/:topic/partitions/:partition/records', async (call) => {
