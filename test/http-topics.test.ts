@@ -4,7 +4,11 @@
  * follow with SSE (new records arrive, Last-Event-ID resumes, a closing server ends the stream);
  * malformed requests and limits get 4xx with the code, and nothing acknowledged is lost.
  */
+import fs from 'node:fs'
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { openApiDocument } from '../src/http/openapi.js'
+import { REPO } from './helpers/build-dist.js'
 import { type Fixture, openSse, startFixture } from './helpers/http.js'
 
 let fixture: Fixture | undefined
@@ -134,6 +138,19 @@ describe('seglog/http topics', () => {
     expect(doc.json.openapi).toMatch(/^3\./)
     expect(Object.keys(doc.json.paths)).toContain('/topics/{topic}/partitions/{partition}/follow')
     expect((await f.call('GET', '/health')).json).toEqual({ status: 'ok' })
+  })
+
+  it('keeps docs/openapi.json equal to the served document, with every routed path in it', async () => {
+    const onDisk = JSON.parse(fs.readFileSync(path.join(REPO, 'docs', 'openapi.json'), 'utf8'))
+    expect(onDisk).toEqual(openApiDocument())
+    const source = fs.readdirSync(path.join(REPO, 'src', 'http')).map((file) => fs.readFileSync(path.join(REPO, 'src', 'http', file), 'utf8')).join('\n')
+    const routed = [...source.matchAll(/router\.add\('(\w+)', [`'](\/[^`']*)[`']/g)].map(([, method, route]) => `${method!.toLowerCase()} ${route!.replace(/:(\w+)/g, '{$1}').replace('${action}', 'ACTION')}`)
+    const documented = Object.entries(onDisk.paths as Record<string, object>).flatMap(([route, ops]) => Object.keys(ops).map((method) => `${method} ${route}`))
+    for (const route of routed) {
+      if (route.includes('ACTION')) for (const action of ['ack', 'release', 'reject']) expect(documented).toContain(route.replace('ACTION', action))
+      else expect(documented).toContain(route)
+    }
+    expect(routed.length).toBeGreaterThan(20)
   })
 })
 
