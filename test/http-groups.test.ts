@@ -73,6 +73,26 @@ describe('seglog/http consumer groups', () => {
     expect(Date.now() - started).toBeLessThan(10_000)
   })
 
+  it('gives back records a long poll took for a client that went away (consumer seeks back, share releases)', async () => {
+    const f = await withTopics(['a'])
+    await f.call('POST', '/groups/g/members', { json: { topics: ['a'], memberId: 'm' } })
+    await f.call('POST', '/share-groups/s/members', { json: { topics: ['a'], memberId: 'w' } })
+    for (const path of ['/groups/g/members/m/poll', '/share-groups/s/members/w/poll']) {
+      const gone = new AbortController()
+      const abandoned = fetch(f.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ timeoutMs: 10_000 }), signal: gone.signal }).catch((error: Error) => error)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      gone.abort()
+      expect(await abandoned).toBeInstanceOf(Error)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await produce(f, 'a', ['kept'])
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const consumed = await f.call('POST', '/groups/g/members/m/poll', { json: { timeoutMs: 5_000, encoding: 'utf8' } })
+    expect(values(consumed.json.records)).toEqual(['kept'])
+    const shared = await f.call('POST', '/share-groups/s/members/w/poll', { json: { timeoutMs: 5_000, encoding: 'utf8' } })
+    expect(shared.json.records.map((r: { value: string; deliveryCount: number }) => [r.value, r.deliveryCount])).toEqual([['kept', 2]])
+  })
+
   it('limits sessions and poll waits, and closes idle sessions', async () => {
     const f = await withTopics(['a'], { limits: { sessionsMax: 1, pollTimeoutMsMax: 1_000, sessionIdleMs: 100 } })
     expect((await f.call('POST', '/groups/g/members', { json: { topics: ['a'], memberId: 'm' } })).status).toBe(201)

@@ -42,7 +42,7 @@ const submit = async (f: Fixture, queue: string, body: unknown) => {
   return answer.json.id as number
 }
 const status = (f: Fixture, queue: string, id: number) => f.call('GET', `/queues/${queue}/jobs/${id}`).then((a) => a.json)
-const finished = (s: { state: string }) => s.state === 'done' || s.state === 'dead'
+const finished = (s: any): boolean => s.state === 'done' || s.state === 'dead'
 
 /** A loopback server that collects the JSON bodies POSTed to it. */
 async function callbackSink(): Promise<{ url: string; bodies: any[] }> {

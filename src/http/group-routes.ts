@@ -8,6 +8,7 @@
 import type { BrokerConsumer } from '../broker-group.js'
 import type { Broker } from '../broker.js'
 import type { ConsumerGroupOptions } from '../consumer-group.js'
+import type { ConsumedRecord } from '../partition.js'
 import type { HttpLimits } from './limits.js'
 import { checkSubscription, joinSession, longPoll, memberIdOf, pollOptions, recordRefs } from './members.js'
 import { parseEncoding, recordToJson } from './records-json.js'
@@ -36,13 +37,23 @@ export function addGroupRoutes(router: Router, broker: Broker, topics: TopicAcce
     sendJson(res, created ? 201 : 200, { group: params.group, memberId, assignment: (session.member as BrokerConsumer).assignment })
   })
 
+  /** Moves the member back to the first record of `records` per partition (they never reached the client). */
+  const seekBack = async (member: BrokerConsumer, records: readonly ConsumedRecord[]): Promise<void> => {
+    const first = new Map<string, ConsumedRecord>()
+    for (const record of records) {
+      const key = `${record.topic}\u0000${record.partition}`
+      if (!first.has(key)) first.set(key, record)
+    }
+    for (const record of first.values()) member.seek(record.topic, record.partition, record.offset)
+  }
+
   router.add('POST', '/groups/:group/members/:member/poll', async ({ req, res, params, principal }) => {
     const session = sessions.get<BrokerConsumer>(KIND, params.group!, params.member!, principal)
     const body = await readJsonObject(req, bytesMax)
     onlyFields(body, ['maxRecords', 'timeoutMs', 'encoding'])
     const encoding = parseEncoding(body.encoding)
     const options = pollOptions(body, limits)
-    const records = await longPoll(sessions, session, () => session.member.poll(options))
+    const records = await longPoll(sessions, session, res, () => session.member.poll(options), (lost) => seekBack(session.member, lost))
     sendJson(res, 200, { records: records.map((record) => recordToJson(record, encoding)), assignment: session.member.assignment })
   })
 

@@ -9,7 +9,8 @@ import { LogError } from '../errors.js'
 import type { ShareConsumer } from '../share-consumer.js'
 import { type Principal, requirePermission } from './auth.js'
 import { HttpError } from './errors.js'
-import { type Job, type JobQueue, type JobService, checkQueueName, queueTopic } from './jobs.js'
+import type { JobService } from './job-service.js'
+import { type Job, type JobQueue, checkQueueName, queueTopic } from './jobs.js'
 import type { HttpLimits } from './limits.js'
 import { joinSession, longPoll, memberIdOf } from './members.js'
 import { fieldInteger, isJson, onlyFields, parseInteger, readBody, readJsonObject } from './request.js'
@@ -113,7 +114,8 @@ export function addJobRoutes(router: Router, jobs: JobService, sessions: Session
     const maxJobs = fieldInteger(body, 'maxJobs', 1, 1, limits.pollRecordsMax)
     const timeoutMs = fieldInteger(body, 'timeoutMs', 0, 0, limits.pollTimeoutMsMax)
     const queue = await queueOf(params)
-    const taken = await longPoll(sessions, session, () => queue.take(session.member.member, maxJobs, timeoutMs))
+    const worker = session.member.member
+    const taken = await longPoll(sessions, session, res, () => queue.take(worker, maxJobs, timeoutMs), (lost) => worker.release(lost.map((job) => ({ partition: 0, offset: job.id }))))
     for (const job of taken) session.member.held.set(job.id, job.attempt)
     const list = taken.map((job) => ({ id: job.id, attempt: job.attempt, contentType: job.contentType, submittedMs: job.submittedMs, payload: Buffer.from(job.payload).toString('base64') }))
     sendJson(res, 200, { jobs: list })

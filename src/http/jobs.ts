@@ -19,11 +19,9 @@ import { LogError } from '../errors.js'
 import type { ShareConsumedRecord, ShareConsumer } from '../share-consumer.js'
 import type { ShareGroup } from '../share-group.js'
 import type { Topic } from '../topic.js'
-import { CallbackSender, type CallbackOptions } from './callbacks.js'
+import type { CallbackOptions, CallbackSender } from './callbacks.js'
 import { HttpError } from './errors.js'
-import { type JobHandler, type JobWorkerOptions, startJobWorkers } from './job-worker.js'
 import { type JobEntry, type JobEvent, JobTable, backoffMs } from './job-state.js'
-import type { TopicAccess } from './topics.js'
 
 export interface JobQueueOptions {
   /** Deliveries before a job is dead-lettered. Default 3. */
@@ -62,7 +60,7 @@ export interface JobStatus extends Omit<JobEntry, 'resultOffset'> {
 
 const QUEUE_NAME = /^[a-zA-Z0-9_-]{1,200}$/
 export const CALLBACK_HEADER = 'seglog.job.callback'
-const WORKERS_GROUP = 'workers'
+export const WORKERS_GROUP = 'workers'
 
 export function queueTopic(queue: string): string {
   return `jobs.${queue}`
@@ -185,6 +183,7 @@ export class JobQueue {
         const id = this.applyDeadLetter(record)
         if (id !== undefined) this.ended(id)
       }
+      if (!this.stop.signal.aborted) this.log(`job queue '${this.name}': ${this.dlq.name} closed; dead letters are no longer followed`)
     } catch (error) {
       if (!this.stop.signal.aborted) this.log(`job queue '${this.name}': following ${this.dlq.name} stopped: ${(error as Error).message}`)
     }
@@ -198,12 +197,20 @@ export class JobQueue {
     return changed ? id : undefined
   }
 
-  /** A job ended (done or dead): its callback, if it named one. */
+  /** A job ended (done or dead): its callback, if it named one (a failure here never stops the queue). */
   private ended(id: number): void {
-    const url = this.jobs.partition(0).read(id).headers[CALLBACK_HEADER]
-    if (!url) return
-    const status = this.status(id)
-    this.callbacks.send(Buffer.from(url).toString(), { ...status, resultUrl: `/queues/${this.name}/jobs/${id}/result` })
+    try {
+      const url = this.jobs.partition(0).read(id).headers[CALLBACK_HEADER]
+      if (!url) return
+      this.callbacks.send(Buffer.from(url).toString(), { ...this.status(id), resultUrl: `/queues/${this.name}/jobs/${id}/result` })
+    } catch (error) {
+      this.log(`job queue '${this.name}': no callback for job ${id}: ${(error as Error).message}`)
+    }
+  }
+
+  /** The names of the queue's topics. */
+  get topicNames(): string[] {
+    return [this.jobs.name, this.events.name, this.dlq.name]
   }
 
   private toJob(record: ShareConsumedRecord): Job {
@@ -236,72 +243,5 @@ function parseEvent(headers: Record<string, Uint8Array>, offset: number, bytes: 
       return { kind: 'done', attempt, atMs, resultOffset: offset, contentType: text('content-type') || 'application/octet-stream', resultBytes: bytes }
     default:
       return undefined
-  }
-}
-
-/** The job queues of a server: opened (and replayed) on first use; in-process handlers (job-worker.ts). */
-export class JobService {
-  private readonly queues = new Map<string, Promise<JobQueue>>()
-  private readonly callbacks: CallbackSender
-  private readonly closers = new Set<() => Promise<void>>()
-  private closed = false
-
-  constructor(
-    private readonly topics: TopicAccess,
-    private readonly options: JobServiceOptions,
-    private readonly log: (line: string) => void,
-  ) {
-    this.callbacks = new CallbackSender(options, log)
-  }
-
-  /** The queue `name` (its topics created on first use). */
-  queue(name: string): Promise<JobQueue> {
-    if (this.closed) return Promise.reject(new HttpError('SHUTTING_DOWN', 'the job service is closed'))
-    try {
-      checkQueueName(name)
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    let queue = this.queues.get(name)
-    if (!queue) {
-      queue = this.openQueue(name)
-      queue.catch(() => this.queues.delete(name))
-      this.queues.set(name, queue)
-    }
-    return queue
-  }
-
-  /**
-   * Runs `handler` for the jobs of queue `name` in this process (`concurrency` at a time); resolves
-   * once the workers joined, to a function that stops them. They also stop when the server closes.
-   */
-  async handle(name: string, handler: JobHandler, options: JobWorkerOptions = {}): Promise<() => Promise<void>> {
-    const queue = await this.queue(name)
-    const stop = await startJobWorkers(queue, handler, options, this.log)
-    this.closers.add(stop)
-    return async () => {
-      this.closers.delete(stop)
-      await stop()
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    await Promise.all([...this.closers].map((closer) => closer()))
-    await this.callbacks.close()
-    const queues = await Promise.allSettled([...this.queues.values()])
-    await Promise.all(queues.map((queue) => (queue.status === 'fulfilled' ? queue.value.close() : undefined)))
-  }
-
-  private async openQueue(name: string): Promise<JobQueue> {
-    const given = { ...this.options.defaults, ...this.options.queues?.[name] }
-    const options: Required<JobQueueOptions> = { maxAttempts: given.maxAttempts ?? 3, lockMs: given.lockMs ?? 60_000, backoffMs: given.backoffMs ?? 1_000, backoffMsMax: given.backoffMsMax ?? 600_000 }
-    const topic = queueTopic(name)
-    const recordBytesMax = Math.max(1024 * 1024, (this.options.jobBytesMax ?? 8 * 1024 * 1024) + 64 * 1024)
-    const open = (suffix: string) => this.topics.openOrCreate(`${topic}${suffix}`, { partitions: 1, sync: 'always', recordBytesMax })
-    const [jobs, events, dlq] = await Promise.all([open(''), open('.events'), open('.dlq')])
-    const group = jobs.shareGroup(WORKERS_GROUP, { maxDeliveries: options.maxAttempts, lockMs: options.lockMs, deadLetterTopic: dlq.name })
-    return new JobQueue(name, options, jobs, events, dlq, group, this.callbacks, this.log)
   }
 }

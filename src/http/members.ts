@@ -4,6 +4,7 @@
  * session ends, leaving, and record references `{ topic, partition, offset }` in bodies.
  */
 import { randomUUID } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
 import { LogError } from '../errors.js'
 import { type Principal, requirePermission } from './auth.js'
 import { HttpError } from './errors.js'
@@ -68,9 +69,28 @@ export function pollOptions(body: Record<string, unknown>, limits: HttpLimits): 
   }
 }
 
-/** A long poll on a session: busy meanwhile, ended by the session's stop signal. */
-export function longPoll<T>(sessions: SessionTable, session: Session<Closable>, poll: () => Promise<T>): Promise<T> {
-  return sessions.using(session, () => untilStopped(session.stop.signal, poll()))
+/**
+ * A long poll on a session: busy meanwhile, ended by the session's stop signal or by the client
+ * going away. Records the client will never see are given back (`giveBack`: seek back, release),
+ * so a vanished client does not move a member past records it never received.
+ */
+export async function longPoll<T>(sessions: SessionTable, session: Session<Closable>, res: ServerResponse, poll: () => Promise<T>, giveBack: (value: T) => Promise<unknown>): Promise<T> {
+  const gone = new AbortController()
+  const onClose = (): void => {
+    if (!res.writableEnded) gone.abort()
+  }
+  res.on('close', onClose)
+  const orphaned = (value: T): void => void giveBack(value).catch(() => undefined)
+  try {
+    const value = await sessions.using(session, () => untilStopped(AbortSignal.any([session.stop.signal, gone.signal]), poll(), orphaned))
+    if (gone.signal.aborted) {
+      orphaned(value)
+      throw new HttpError('SHUTTING_DOWN', 'the client went away')
+    }
+    return value
+  } finally {
+    res.off('close', onClose)
+  }
 }
 
 /** `body.records` as record references (at most `max`). */

@@ -121,12 +121,21 @@ function keyOf(kind: string, group: string, memberId: string): string {
   return `${kind}\u0000${group}\u0000${memberId}`
 }
 
-/** Races `work` against the session's stop signal: a closing server ends the wait with SHUTTING_DOWN. */
-export async function untilStopped<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
-  if (signal.aborted) throw new HttpError('SHUTTING_DOWN', 'the session closed')
+/**
+ * Races `work` against `signal` (the session closing, or the client going away): the wait ends with
+ * SHUTTING_DOWN, and what `work` yields later goes to `orphaned` (to be given back).
+ */
+export async function untilStopped<T>(signal: AbortSignal, work: Promise<T>, orphaned: (value: T) => void): Promise<T> {
+  if (signal.aborted) {
+    work.then(orphaned, () => undefined)
+    throw new HttpError('SHUTTING_DOWN', 'the session closed')
+  }
   let onAbort: (() => void) | undefined
   const stopped = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new HttpError('SHUTTING_DOWN', 'the session closed while waiting'))
+    onAbort = () => {
+      work.then(orphaned, () => undefined)
+      reject(new HttpError('SHUTTING_DOWN', 'the wait was ended (the session closed, or the client went away)'))
+    }
     signal.addEventListener('abort', onAbort, { once: true })
   })
   try {

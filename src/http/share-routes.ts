@@ -43,7 +43,7 @@ export function addShareRoutes(router: Router, broker: Broker, topics: TopicAcce
     onlyFields(body, ['maxRecords', 'timeoutMs', 'encoding'])
     const encoding = parseEncoding(body.encoding)
     const options = pollOptions(body, limits)
-    const records = await longPoll(sessions, session, () => session.member.poll(options))
+    const records = await longPoll(sessions, session, res, () => session.member.poll(options), (lost) => session.member.release(lost))
     sendJson(res, 200, { records: records.map((record) => recordToJson(record, encoding)) })
   })
 
