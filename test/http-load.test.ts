@@ -56,6 +56,11 @@ function serve(args: string[]): Promise<{ url: string; output: () => string }> {
 describe('seglog serve', () => {
   beforeAll(() => ensureBuilt())
 
+  it('is exported as the subpath seglog/http of the built package', async () => {
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('seglog/http'); console.log(Object.keys(m).sort().join(','))"], { cwd: REPO })
+    expect(stdout.trim().split(',')).toEqual(expect.arrayContaining(['AccessControl', 'BrokerServer', 'createBrokerServer', 'PermanentJobError', 'openApiDocument']))
+  })
+
   it('serves a broker directory and stops cleanly on SIGTERM', async () => {
     const dir = tempDir('serve')
     const { url, output } = await serve([dir, '--port', '0'])

@@ -5,6 +5,7 @@
  * malformed requests and limits get 4xx with the code, and nothing acknowledged is lost.
  */
 import fs from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openApiDocument } from '../src/http/openapi.js'
@@ -117,12 +118,32 @@ describe('seglog/http topics', () => {
     ['GET', '/topics/events/partitions/x/records', 400, 'INVALID_ARGUMENT'],
     ['GET', '/topics/events/partitions/1/records', 404, 'UNKNOWN_PARTITION'],
     ['GET', '/topics/bad%2Fname', 400, 'INVALID_ARGUMENT'],
+    ['GET', '/topics/%ZZ', 400, 'INVALID_ARGUMENT'],
     ['GET', '/nowhere', 404, 'NOT_FOUND'],
     ['PUT', '/topics', 405, 'METHOD_NOT_ALLOWED'],
   ])('%s %s answers %i %s', async (method, path, status, code) => {
     const f = await withTopic()
     const answer = await f.call(method, path, method === 'POST' ? { json: { value: 'eA==' } } : {})
     expect([answer.status, answer.json.error.code]).toEqual([status, code])
+  })
+
+  it('answers 415 to a JSON endpoint given another content type', async () => {
+    const f = await withTopic()
+    const answer = await f.call('POST', '/groups/g/members', { body: 'topics=events', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    expect([answer.status, answer.json.error.code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE'])
+  })
+
+  it('survives a client that cuts its request mid-body, and appends nothing for it', async () => {
+    const f = await withTopic()
+    const { port } = new URL(f.url)
+    const socket = net.connect(Number(port), '127.0.0.1')
+    await new Promise((resolve) => socket.once('connect', resolve))
+    socket.write('POST /topics/events/records HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"records": [{"value": "eA=="}')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    socket.destroy()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect((await f.call('POST', '/topics/events/records', { json: { value: 'eA==' } })).json.offsets).toEqual([{ partition: 0, offset: 0, count: 1 }])
+    expect((await f.call('GET', '/topics/events')).json.partitions[0].highWatermark).toBe(1)
   })
 
   it('answers a request with oversized headers 431 and keeps serving', async () => {
