@@ -63,7 +63,7 @@ describe('seglog serve', () => {
 
   it('serves a broker directory and stops cleanly on SIGTERM', async () => {
     const dir = tempDir('serve')
-    const { url, output } = await serve([dir, '--port', '0'])
+    const { url, output } = await serve([dir, '--port', '0', '--sync', 'always'])
     expect((await call(url, 'POST', '/topics', { json: { name: 't' } })).status).toBe(201)
     expect((await call(url, 'POST', '/topics/t/records', { json: { value: 'eA==' } })).json.offsets).toEqual([{ partition: 0, offset: 0, count: 1 }])
     const exited = new Promise<number | null>((resolve) => child!.on('exit', resolve))
@@ -78,6 +78,8 @@ describe('seglog serve', () => {
     const refused = await run(process.execPath, [CLI, 'serve', dir, '--host', '0.0.0.0', '--port', '0']).catch((error: { code: number; stderr: string }) => error)
     expect((refused as { code: number }).code).toBe(2)
     expect((refused as { stderr: string }).stderr).toContain('--auth')
+    const badSync = await run(process.execPath, [CLI, 'serve', dir, '--sync', 'sometimes']).catch((error: { code: number; stderr: string }) => error)
+    expect((badSync as { code: number }).code).toBe(2)
     const authFile = path.join(dir, 'auth.json')
     fs.writeFileSync(authFile, JSON.stringify({ tokens: { 'cli-test-token-0123': 'admin' }, roles: { admin: [{ topics: '*', allow: ['admin'] }] } }))
     const { url } = await serve([dir, '--port=0', `--auth=${authFile}`])

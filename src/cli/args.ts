@@ -20,6 +20,7 @@ export interface CommandOptions {
   host: string | undefined
   port: number | undefined
   auth: string | undefined
+  sync: string | undefined
 }
 
 export type Invocation =
@@ -49,6 +50,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   '--host': { name: 'host', takesValue: true, text: true },
   '--port': { name: 'port', takesValue: true },
   '--auth': { name: 'auth', takesValue: true, text: true },
+  '--sync': { name: 'sync', takesValue: true, text: true },
 }
 
 /** Which options each command accepts. */
@@ -58,7 +60,7 @@ const ACCEPTS: Record<CommandName, readonly (keyof CommandOptions)[]> = {
   stats: [],
   tail: ['count', 'partition', 'json', 'follow'],
   repair: [],
-  serve: ['host', 'port', 'auth'],
+  serve: ['host', 'port', 'auth', 'sync'],
 }
 
 function isCommand(word: string | undefined): word is CommandName {
@@ -81,7 +83,7 @@ export function parseArgs(argv: readonly string[]): Invocation {
 }
 
 function parseOptions(command: CommandName, args: readonly string[]): { positionals: string[]; options: CommandOptions } {
-  const options: CommandOptions = { from: undefined, count: undefined, partition: undefined, json: false, follow: false, host: undefined, port: undefined, auth: undefined }
+  const options: CommandOptions = { from: undefined, count: undefined, partition: undefined, json: false, follow: false, host: undefined, port: undefined, auth: undefined, sync: undefined }
   const positionals: string[] = []
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
@@ -124,7 +126,7 @@ commands:
                                 until interrupted (read-only)
   repair <dir>                  run crash recovery now, as opening the log as its writer does, and
                                 report what was cut or rebuilt; refused while a writer holds the log
-  serve <dir> [--host 127.0.0.1] [--port 8080] [--auth <file>]
+  serve <dir> [--host 127.0.0.1] [--port 8080] [--auth <file>] [--sync always|interval|never]
                                 run an HTTP broker over the broker directory <dir> (docs/http.md)
                                 until interrupted; without --auth only on a loopback host
   help [command]                this text
