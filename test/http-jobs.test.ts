@@ -167,6 +167,29 @@ describe('seglog/http jobs, remote workers', () => {
   })
 })
 
+describe('seglog/http jobs and topic deletion', () => {
+  it('deletes a queue with its topics; a new queue of that name starts empty', async () => {
+    const f = await start()
+    const stop = await f.server.jobs.handle('old', () => 'result')
+    const id = await submit(f, 'old', { msg: 1 })
+    await until(() => status(f, 'old', id), finished)
+    await stop()
+    expect((await f.call('DELETE', '/queues/old')).status).toBe(204)
+    expect((await f.call('GET', '/topics')).json.topics.filter((name: string) => name.startsWith('jobs.old'))).toEqual([])
+    expect(await submit(f, 'old', { msg: 2 })).toBe(0)
+    expect((await status(f, 'old', 0)).state).toBe('queued')
+  })
+
+  it('retires a queue whose topic is deleted; its next use opens it again', async () => {
+    const f = await start()
+    expect(await submit(f, 'gone', { msg: 1 })).toBe(0)
+    expect((await f.call('DELETE', '/topics/jobs.gone')).status).toBe(204)
+    expect(await submit(f, 'gone', { msg: 2 })).toBe(0)
+    expect((await status(f, 'gone', 0)).state).toBe('queued')
+    expect((await f.call('GET', '/queues/gone')).json.submitted).toBe(1)
+  })
+})
+
 describe('seglog/http jobs across a restart', () => {
   it('rebuilds states, attempts and results from the topics; a running job is queued again and then runs', async () => {
     const dir = tempDir('jobs-restart')

@@ -3,7 +3,7 @@
  * attempts, fetch its result as bytes (`/result.png` picks the content type by extension), and
  * the endpoints of remote workers (join, long poll for jobs, post a result or a failure, leave).
  * Permissions are those of the queue's topic `jobs.<queue>`: `produce` submits, `produce` or
- * `consume` reads states and results, `consume` works.
+ * `consume` reads states and results, `consume` works, `admin` deletes the queue.
  */
 import { LogError } from '../errors.js'
 import type { ShareConsumer } from '../share-consumer.js'
@@ -81,6 +81,12 @@ export function addJobRoutes(router: Router, jobs: JobService, sessions: Session
     mayRead(principal, checkQueueName(params.queue!))
     const queue = await queueOf(params)
     sendJson(res, 200, { queue: queue.name, submitted: queue.submitted, states: queue.table.counts(queue.submitted), options: queue.options })
+  })
+
+  router.add('DELETE', '/queues/:queue', async ({ res, params, principal }) => {
+    requirePermission(principal, 'admin', queueTopic(checkQueueName(params.queue!)))
+    await jobs.deleteQueue(params.queue!)
+    res.writeHead(204).end()
   })
 
   router.add('GET', '/queues/:queue/jobs/:id', async ({ res, params, principal }) => {

@@ -25,14 +25,13 @@ export class JobService {
     // Deleting one of a queue's topics retires the queue: its next use opens (and replays) it again.
     topics.onDelete((name) => {
       for (const [queueName, queue] of this.queues) {
-        void queue.then(
-          (open) => {
+        queue
+          .then((open) => {
             if (!open.topicNames.includes(name) || this.queues.get(queueName) !== queue) return
             this.queues.delete(queueName)
             return open.close()
-          },
-          () => undefined,
-        )
+          })
+          .catch(() => undefined) // a queue that failed to open is forgotten by queue() already
       }
     })
   }
@@ -66,6 +65,16 @@ export class JobService {
       this.closers.delete(stop)
       await stop()
     }
+  }
+
+  /** Deletes the queue `name`: stops using it, then deletes its topics (submissions first, so its share group lets go of the dead-letter topic). */
+  async deleteQueue(name: string): Promise<void> {
+    checkQueueName(name)
+    const queue = this.queues.get(name)
+    this.queues.delete(name)
+    await (await queue?.catch(() => undefined))?.close()
+    const topic = queueTopic(name)
+    for (const suffix of ['', '.events', '.dlq']) if (this.topics.exists(topic + suffix)) await this.topics.delete(topic + suffix)
   }
 
   async close(): Promise<void> {
