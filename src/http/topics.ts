@@ -23,38 +23,34 @@ export interface PartitionDescription {
 
 export class TopicAccess {
   private readonly deleteListeners = new Set<(name: string) => void>()
-  /** Topics this server opened: they exist while open (the broker refuses to delete a topic another handle holds), so no stat is needed. */
-  private readonly opened = new Set<string>()
 
   constructor(readonly broker: Broker) {}
 
   exists(name: string): boolean {
-    if (this.opened.has(name)) return true
-    checkTopicName(name)
+    checkTopicName(name) // no cache: a library caller may delete a topic through the broker itself
     return fs.existsSync(path.join(this.broker.dir, name, TOPIC_METADATA_FILE))
   }
 
   /** The existing topic `name`; UNKNOWN_TOPIC if there is none. */
   async open(name: string): Promise<Topic> {
     if (!this.exists(name)) throw new HttpError('UNKNOWN_TOPIC', `topic '${name}' does not exist`)
-    return this.remember(name, this.broker.topic(name))
+    return this.broker.topic(name)
   }
 
   /** Creates `name`; TOPIC_EXISTS if it is there already. */
   async create(name: string, options: TopicOptions): Promise<Topic> {
     if (this.exists(name)) throw new HttpError('TOPIC_EXISTS', `topic '${name}' exists already`)
-    return this.remember(name, this.broker.topic(name, options))
+    return this.broker.topic(name, options)
   }
 
   /** The topic `name`, created with `options` if missing (the job queues' own topics). */
   openOrCreate(name: string, options: TopicOptions): Promise<Topic> {
-    return this.remember(name, this.broker.topic(name, options))
+    return this.broker.topic(name, options)
   }
 
   async delete(name: string): Promise<void> {
     if (!this.exists(name)) throw new HttpError('UNKNOWN_TOPIC', `topic '${name}' does not exist`)
     for (const listener of this.deleteListeners) listener(name)
-    this.opened.delete(name)
     await this.broker.deleteTopic(name)
   }
 
@@ -62,12 +58,6 @@ export class TopicAccess {
   onDelete(listener: (name: string) => void): () => void {
     this.deleteListeners.add(listener)
     return () => this.deleteListeners.delete(listener)
-  }
-
-  private async remember(name: string, topic: Promise<Topic>): Promise<Topic> {
-    const opened = await topic
-    this.opened.add(name)
-    return opened
   }
 
   list(): string[] {
