@@ -71,7 +71,7 @@ async function dispatch(task) {
     import('./workloads/peers.mjs'),
     import('./workloads/scale.mjs'),
   ])
-  const kinds = { ...append, ...read, ...queue, ...peers, ...scale, ...(await import('./workloads/share.mjs')) }
+  const kinds = { ...append, ...read, ...queue, ...peers, ...scale, ...(await import('./workloads/share.mjs')), ...(await import('./workloads/http.mjs')) }
   const run = kinds[task.kind]
   if (typeof run !== 'function') throw new Error(`unknown workload kind ${task.kind}`)
   return run({ ...task.params, rounds: task.rounds, dir: task.dir, fixture: task.fixture })

@@ -31,6 +31,8 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
     scaleProduceBatches: quick ? 200 : 400,
     shareDrainRecords: quick ? 100_000 : 200_000,
     shareDrainMaxRecords: 500,
+    httpProduceRecords: quick ? 200_000 : 400_000,
+    httpSseEvents: quick ? 1_000 : 2_000,
     // Peers (workloads/peers.mjs). SQLite point reads run at about 0.2 M/s: 200,000 reads per round
     // keep its rounds near 1 s; rates are per read either way.
     peerReadsPerRound: 200_000,
@@ -144,7 +146,7 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
   }
   const fixtureSizes = [...new Set([sizes.readLogRecords, ...sizes.growthRecords])].sort((a, b) => a - b)
   for (const records of fixtureSizes) groups.push(readGroup(records))
-  groups.push(queueProduceGroup(job, sizes), queueDrainGroup(job, sizes), scaleConsumeGroup(job, sizes), scaleProduceGroup(job, sizes), shareDrainGroup(job, sizes))
+  groups.push(queueProduceGroup(job, sizes), queueDrainGroup(job, sizes), scaleConsumeGroup(job, sizes), scaleProduceGroup(job, sizes), shareDrainGroup(job, sizes), httpGroup(job, sizes))
   for (const system of ['lmdb', 'sqlite', 'btree']) {
     for (const records of sizes.growthRecords) groups.push(peerReadGroup(job, sizes, system, records))
   }
@@ -341,6 +343,24 @@ function scaleProduceGroup(job, sizes) {
  * l) Queue semantics against a consumer group: 4 members in one process drain a 4-partition topic
  * of 100 B records with a no-op handler; the share group's members acknowledge out of order.
  */
+/**
+ * m) seglog/http: produce over HTTP (JSON batches of 100, 8 keep-alive connections from a client
+ * process) against in-process sendBatch(100), and SSE delivery latency (workloads/http.mjs).
+ */
+function httpGroup(job, sizes) {
+  const records = sizes.httpProduceRecords
+  const params = { recordsPerRound: records, batch: 100, valueBytes: 100 }
+  const common = { workload: `m) HTTP broker, batches of 100 (8 B key, 100 B value), ${records.toLocaleString('en-US')} records`, records, recordBytes: 100, opsPerRound: records, params }
+  const baseline = 'http/sendBatch-100'
+  const jobs = [
+    job({ ...common, id: baseline, system: 'in-process Topic sendBatch(100), sync=never [baseline]', kind: 'httpInProcessSendBatch' }),
+    job({ ...common, id: 'http/produce-100', system: 'POST /topics/t/records, JSON base64 batches of 100, 8 keep-alive connections from a client process', kind: 'httpProduce', params: { ...params, connections: 8 }, baseline }),
+    job({ ...common, id: 'http/floor-json', system: 'bare node:http server that only JSON.parses the body (no seglog), same client [diagnostic: the ceiling of node:http]', kind: 'httpFloor', params: { ...params, connections: 8 }, baseline }),
+    job({ workload: 'm) HTTP broker, SSE delivery', records: sizes.httpSseEvents, recordBytes: 100, opsPerRound: sizes.httpSseEvents, id: 'http/sse-latency', system: 'topic.send → SSE event received on /follow (one record at a time; latency is the figure)', kind: 'httpSseLatency', params: { eventsPerRound: sizes.httpSseEvents, valueBytes: 100 } }),
+  ]
+  return { name: 'http', steps: jobs.map((j) => ({ job: j })) }
+}
+
 function shareDrainGroup(job, sizes) {
   const records = sizes.shareDrainRecords
   const maxRecords = sizes.shareDrainMaxRecords
@@ -354,7 +374,7 @@ function shareDrainGroup(job, sizes) {
 }
 
 /** Display order of the result table: a–c (with peers), d, e, f (seglog, then each peer), g, j/k, h, i. */
-const SECTIONS = ['append-100/', 'append-1024/', 'sync/', 'read/', 'growth/r', 'growth/lmdb-r', 'growth/sqlite-r', 'growth/btree-r', 'growth/append', 'growth/lmdb-a', 'growth/sqlite-a', 'growth/btree-a', 'scan/', 'open/', 'queue-produce/', 'queue-drain/', 'scale/consume', 'scale/produce', 'share/']
+const SECTIONS = ['append-100/', 'append-1024/', 'sync/', 'read/', 'growth/r', 'growth/lmdb-r', 'growth/sqlite-r', 'growth/btree-r', 'growth/append', 'growth/lmdb-a', 'growth/sqlite-a', 'growth/btree-a', 'scan/', 'open/', 'queue-produce/', 'queue-drain/', 'scale/consume', 'scale/produce', 'share/', 'http/']
 function sectionOf(id) {
   const section = SECTIONS.findIndex((prefix) => id.startsWith(prefix))
   return section === -1 ? SECTIONS.length : section

@@ -88,6 +88,10 @@ export function checkTargets(rows) {
     const row = get(id)
     if (row) targets.push({ target: `info: ${row.system} / its baseline`, value: row.ratio.value, pass: null })
   }
+  const httpProduce = get('http/produce-100')
+  if (httpProduce) {
+    targets.push({ target: 'HTTP produce, JSON batches of 100 ≥ 20% of in-process sendBatch(100)', value: httpProduce.ratio.value, pass: httpProduce.ratio.value !== null && httpProduce.ratio.value >= 0.2 })
+  }
   return targets
 }
 

@@ -7,7 +7,7 @@
  * non-negative safe integers.
  */
 
-export const COMMANDS = ['verify', 'dump', 'stats', 'tail', 'repair'] as const
+export const COMMANDS = ['verify', 'dump', 'stats', 'tail', 'repair', 'serve'] as const
 export type CommandName = (typeof COMMANDS)[number]
 
 export interface CommandOptions {
@@ -16,6 +16,11 @@ export interface CommandOptions {
   partition: number | undefined
   json: boolean
   follow: boolean
+  /** serve: where to listen, and the auth file. */
+  host: string | undefined
+  port: number | undefined
+  auth: string | undefined
+  sync: string | undefined
 }
 
 export type Invocation =
@@ -31,6 +36,8 @@ export class UsageError extends Error {
 interface OptionSpec {
   name: keyof CommandOptions
   takesValue: boolean
+  /** The value is text (a host, a file), not a count. */
+  text?: boolean
 }
 
 const OPTIONS: Record<string, OptionSpec> = {
@@ -40,6 +47,10 @@ const OPTIONS: Record<string, OptionSpec> = {
   '--json': { name: 'json', takesValue: false },
   '--follow': { name: 'follow', takesValue: false },
   '-f': { name: 'follow', takesValue: false },
+  '--host': { name: 'host', takesValue: true, text: true },
+  '--port': { name: 'port', takesValue: true },
+  '--auth': { name: 'auth', takesValue: true, text: true },
+  '--sync': { name: 'sync', takesValue: true, text: true },
 }
 
 /** Which options each command accepts. */
@@ -49,6 +60,7 @@ const ACCEPTS: Record<CommandName, readonly (keyof CommandOptions)[]> = {
   stats: [],
   tail: ['count', 'partition', 'json', 'follow'],
   repair: [],
+  serve: ['host', 'port', 'auth', 'sync'],
 }
 
 function isCommand(word: string | undefined): word is CommandName {
@@ -71,7 +83,7 @@ export function parseArgs(argv: readonly string[]): Invocation {
 }
 
 function parseOptions(command: CommandName, args: readonly string[]): { positionals: string[]; options: CommandOptions } {
-  const options: CommandOptions = { from: undefined, count: undefined, partition: undefined, json: false, follow: false }
+  const options: CommandOptions = { from: undefined, count: undefined, partition: undefined, json: false, follow: false, host: undefined, port: undefined, auth: undefined, sync: undefined }
   const positionals: string[] = []
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
@@ -90,7 +102,8 @@ function parseOptions(command: CommandName, args: readonly string[]): { position
     }
     const text = equals === -1 ? args[++i] : arg.slice(equals + 1)
     if (text === undefined) throw new UsageError(`${command}: ${flag} needs a value`)
-    ;(options[spec.name] as number) = parseCount(command, flag, text)
+    if (spec.text) (options[spec.name] as string) = text
+    else (options[spec.name] as number) = parseCount(command, flag, text)
   }
   return { positionals, options }
 }
@@ -113,8 +126,12 @@ commands:
                                 until interrupted (read-only)
   repair <dir>                  run crash recovery now, as opening the log as its writer does, and
                                 report what was cut or rebuilt; refused while a writer holds the log
+  serve <dir> [--host 127.0.0.1] [--port 8080] [--auth <file>] [--sync always|interval|never]
+                                run an HTTP broker over the broker directory <dir> (docs/http.md)
+                                until interrupted; without --auth only on a loopback host
   help [command]                this text
 
-<dir> is a log directory (segment files) or a topic directory (topic.json).
+<dir> is a log directory (segment files) or a topic directory (topic.json); for serve, a
+broker directory (one topic per subdirectory).
 exit codes: 0 ok, 1 damage found or an error (message with its code), 2 usage error
 `

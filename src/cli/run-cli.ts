@@ -10,6 +10,7 @@ import { type CommandName, type CommandOptions, USAGE, UsageError, parseArgs } f
 import { runDump } from './dump.js'
 import type { CliIo } from './output.js'
 import { runRepair } from './repair.js'
+import { runServe } from './serve.js'
 import { runStats } from './stats.js'
 import { runTail } from './tail.js'
 import { runVerify } from './verify.js'
@@ -46,6 +47,8 @@ function dispatch(command: CommandName, dir: string, options: CommandOptions, io
       return runTail(dir, options, io)
     case 'repair':
       return runRepair(dir, io)
+    case 'serve':
+      return runServe(dir, options, io)
   }
 }
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+/**
+ * A bounded HTTP load client for seglog's HTTP broker (used by test/http-load.test.ts and
+ * bench/workloads/http.mjs, always in a process of its own): `connections` keep-alive connections
+ * each send produce requests of `batch` JSON records (base64 values of `valueBytes` bytes) back to
+ * back until `requests` requests were answered or `timeLimitMs` passed. Prints one JSON line:
+ * { requests, records, non2xx, errors, elapsedMs, recordsPerSec, p50Us, p99Us }.
+ *
+ * Usage: node http-load-client.mjs --url=http://127.0.0.1:PORT --topic=T [--connections=8]
+ *        [--requests=400] [--batch=100] [--valueBytes=100] [--timeLimitMs=30000] [--token=...]
+ */
+import http from 'node:http'
+
+const args = Object.fromEntries(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=')).map(([k, ...v]) => [k, v.join('=')]))
+const url = new URL(args.url)
+const connections = Number(args.connections ?? 8)
+const requests = Number(args.requests ?? 400)
+const batch = Number(args.batch ?? 100)
+const valueBytes = Number(args.valueBytes ?? 100)
+const timeLimitMs = Number(args.timeLimitMs ?? 30_000)
+const hardStop = setTimeout(() => {
+  process.stderr.write('http-load-client: hard time limit reached\n')
+  process.exit(3)
+}, timeLimitMs + 10_000)
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: connections })
+const value = Buffer.alloc(valueBytes, 0x61).toString('base64')
+const body = JSON.stringify({ records: Array.from({ length: batch }, (_, i) => ({ key: Buffer.from(`key-${i}`).toString('base64'), value })) })
+const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+if (args.token) headers.authorization = `Bearer ${args.token}`
+
+function produce() {
+  return new Promise((resolve) => {
+    const req = http.request({ agent, host: url.hostname, port: url.port, method: 'POST', path: `/topics/${args.topic}/records`, headers }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk) => (text += chunk))
+      res.on('end', () => resolve({ status: res.statusCode, text }))
+    })
+    req.on('error', (error) => resolve({ status: 0, text: String(error) }))
+    req.end(body)
+  })
+}
+
+const latenciesUs = []
+let sent = 0
+let answered = 0
+let non2xx = 0
+let errors = 0
+let acknowledgedRecords = 0
+let firstProblem
+const started = performance.now()
+const deadline = started + timeLimitMs
+
+async function loop() {
+  while (sent < requests && performance.now() < deadline) {
+    sent++
+    const t0 = performance.now()
+    const { status, text } = await produce()
+    latenciesUs.push((performance.now() - t0) * 1000)
+    answered++
+    if (status === 0) errors++
+    else if (status < 200 || status > 299) non2xx++
+    else acknowledgedRecords += JSON.parse(text).count
+    if ((status === 0 || status > 299) && firstProblem === undefined) firstProblem = `${status} ${text.slice(0, 200)}`
+  }
+}
+
+await Promise.all(Array.from({ length: connections }, loop))
+const elapsedMs = performance.now() - started
+latenciesUs.sort((a, b) => a - b)
+const at = (q) => latenciesUs[Math.min(latenciesUs.length - 1, Math.floor(q * latenciesUs.length))] ?? NaN
+clearTimeout(hardStop)
+agent.destroy()
+process.stdout.write(
+  `${JSON.stringify({ requests: answered, records: acknowledgedRecords, non2xx, errors, elapsedMs, recordsPerSec: acknowledgedRecords / (elapsedMs / 1000), p50Us: at(0.5), p99Us: at(0.99), firstProblem, ...('samples' in args ? { latenciesUs } : {}) })}\n`,
+)
