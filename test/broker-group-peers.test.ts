@@ -171,6 +171,33 @@ describe('Broker consumer groups across threads and processes', () => {
     expect(member.assignment).toHaveLength(2)
   })
 
+  it('keeps both forwarders consuming after the owner process dies: one takes the group over, the other reconnects to it', async () => {
+    const dir = tempDir()
+    const first = await peer('process', dir)
+    await first.call('fill', { topic: 'crops.a', partitions: 2, count: 10 })
+    await first.call('join', { group: 'g', topics: PATTERN, memberId: 'old' })
+    const broker = await openBroker(dir)
+    const group = broker.consumerGroup('g', { topics: crops })
+    const here = await group.join({ memberId: 'here' })
+    const other = await peer('thread', dir)
+    await other.call('join', { group: 'g', topics: PATTERN, memberId: 'other' })
+    await first.kill()
+    await until(async () => group.isOwner || (await other.call<boolean>('isOwner', { group: 'g', topics: PATTERN })), 'a forwarder owns the group')
+    await fill(broker, 'crops.b', 30, 2)
+    const theirs = other.call<PeerRecord[]>('drain', { group: 'g', topics: PATTERN, memberId: 'other', total: 40 })
+    const mine: ConsumedRecord[] = []
+    for (;;) {
+      const records = await here.poll({ maxRecords: 10, timeoutMs: 200 })
+      mine.push(...records)
+      if (records.length > 0) await here.commit().catch((error: { code?: string }) => expect(error.code).toBe('FENCED'))
+      const lag = await group.lag()
+      if (lag.length === 4 && lag.every((partition) => partition.lag === 0)) break
+    }
+    const all = new Set([...mine.map(text), ...(await theirs).map((r) => r.value)])
+    expect([...all].sort()).toEqual([...range('crops.a', 10), ...range('crops.b', 30)].sort())
+    expect((await group.members()).map((m) => m.memberId).sort()).toEqual(['here', 'other'])
+  })
+
   it('hands the group over when the owner closes: the remote member keeps consuming, nothing committed is delivered again', async () => {
     const dir = tempDir()
     const broker = await openBroker(dir)
