@@ -15,22 +15,23 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { BrokerConsumer } from './broker-consumer.js'
 import { BrokerGroupOwner } from './broker-group-owner.js'
 import { SlotGatedLink } from './broker-group-link.js'
 import { SlotTable, type TopicPartition, type TopicSource } from './broker-group-slots.js'
 import { type ConsumerGroupOptions, type PartitionLag, resolveGroupOptions } from './consumer-group.js'
-import { Consumer, type PollOptions } from './consumer.js'
+import { Consumer } from './consumer.js'
 import { LogError, ioError, isLogError } from './errors.js'
 import { GroupCoordinator, type GroupOptions } from './group-coordinator.js'
 import { type GroupLink, LocalGroupLink, SwitchableGroupLink } from './group-link.js'
 import type { DirectoryLock } from './lock.js'
 import { OffsetStore, checkGroupId } from './offset-store.js'
 import { OwnerClient, RemoteGroupLink, RetryElsewhere, ownerAddress } from './owner-client.js'
-import type { ConsumedRecord } from './partition.js'
 import { subscription, subscriptionKey, watchTopics } from './subscription.js'
 import { guardAsync, tryLock } from './topic-files.js'
 
 export type { TopicPartition, TopicSource } from './broker-group-slots.js'
+export { BrokerConsumer } from './broker-consumer.js'
 
 export interface BrokerGroupOptions extends ConsumerGroupOptions {
   /** The topics: a list of names, or a pattern matched against every topic's name (now and later). */
@@ -310,48 +311,5 @@ export class BrokerConsumerGroup {
       await this.requestOwner(role.client, { op: 'rescan', group: this.groupId })
       await this.table.load()
     }
-  }
-}
-
-/** A member of a BrokerConsumerGroup: a Consumer whose partitions are named by topic and partition. */
-export class BrokerConsumer {
-  constructor(
-    private readonly consumer: Consumer,
-    private readonly table: SlotTable,
-  ) {}
-
-  get memberId(): string {
-    return this.consumer.memberId
-  }
-
-  /** The topics' partitions this member owns now. */
-  get assignment(): TopicPartition[] {
-    return this.consumer.assignment.map((slot) => ({ ...this.table.slots[slot]! }))
-  }
-
-  poll(options?: PollOptions): Promise<ConsumedRecord[]> {
-    return this.consumer.poll(options)
-  }
-
-  /** Commits `record.offset + 1` for the record's topic and partition, or every position consumed so far. */
-  commit(record?: Pick<ConsumedRecord, 'topic' | 'partition' | 'offset'>): Promise<void> {
-    return this.consumer.commit(record)
-  }
-
-  /** Moves the position of an owned partition (replay or skip). */
-  seek(topic: string, partition: number, offset: number): void {
-    this.consumer.seek(this.table.slotOf(topic, partition), offset)
-  }
-
-  position(topic: string, partition: number): number | undefined {
-    return this.consumer.position(this.table.slotOf(topic, partition))
-  }
-
-  [Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord, void, undefined> {
-    return this.consumer[Symbol.asyncIterator]()
-  }
-
-  close(): Promise<void> {
-    return this.consumer.close()
   }
 }
