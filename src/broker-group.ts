@@ -89,6 +89,11 @@ export class BrokerConsumerGroup {
     return new BrokerConsumer(new Consumer(memberId, link, this.table.readers, (record) => this.table.slotOf(record.topic, record.partition)), this.table)
   }
 
+  /** @internal Settles once the handle found its role (rejects when it could not open). */
+  get opening(): Promise<unknown> {
+    return this.opened
+  }
+
   /** Whether this handle keeps the group's state (and serves the group's other handles). */
   get isOwner(): boolean {
     return this.role.kind === 'owner'

@@ -122,7 +122,15 @@ export class Broker {
    * threads and processes that open the same directory (broker-group.ts).
    */
   consumerGroup(groupId: string, options: BrokerGroupOptions): BrokerConsumerGroup {
-    return this.groupFor(this.groups, 'consumer', groupId, options, () => new BrokerConsumerGroup(groupId, this, options))
+    return this.groupFor(this.groups, 'consumer', groupId, options, () => {
+      const group = new BrokerConsumerGroup(groupId, this, options)
+      // One that could not open (another handle's subscription differs, a damaged slot table) is
+      // forgotten, so that a later call tries again, as topic() does.
+      group.opening.catch(() => {
+        if (this.groups.get(groupId)?.group === group) this.groups.delete(groupId)
+      })
+      return group
+    })
   }
 
   /**

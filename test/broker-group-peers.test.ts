@@ -225,6 +225,7 @@ describe('Broker consumer groups across threads and processes', () => {
       const [other, another] = await Promise.all([peer('process', dir), peer('thread', dir)])
       await expect(other.call('join', { group: 'g', topics: { pattern: '^weather' } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
       await expect(another.call('join', { group: 'g', topics: PATTERN, options: { sessionTimeoutMs: 1234 } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+      expect(await another.call('join', { group: 'g', topics: PATTERN, memberId: 'fixed' })).toMatchObject({ memberId: 'fixed' }) // the failed group was not kept
       await group.close()
       await expect(group.join()).rejects.toMatchObject({ code: 'LOG_CLOSED' })
     })
