@@ -124,6 +124,23 @@ describe('Broker consumer groups across threads and processes', () => {
     expect((await group.lag()).map((p) => p.lag)).toEqual([0, 0])
   })
 
+  it('keeps a remote member that heartbeats past sessionTimeoutMs, and expires one whose thread hangs', async () => {
+    const dir = tempDir()
+    const broker = await openBroker(dir)
+    await fill(broker, 'crops.a', 4, 2)
+    const group = broker.consumerGroup('g', { topics: crops, sessionTimeoutMs: 300 })
+    const live = await group.join({ memberId: 'live' })
+    const remote = await peer('thread', dir)
+    await remote.call('join', { group: 'g', topics: PATTERN, options: { sessionTimeoutMs: 300 }, memberId: 'remote' })
+    await until(() => live.assignment.length === 1, 'the remote member has a partition')
+    await new Promise((resolve) => setTimeout(resolve, 1500)) // 5 session timeouts: only heartbeats over the group's socket keep it
+    expect((await group.members()).map((m) => m.memberId).sort()).toEqual(['live', 'remote'])
+    const blocking = remote.call('block', { ms: 3000 })
+    await until(() => live.assignment.length === 2, 'the hung member is expired', 2800)
+    expect((await group.members()).map((m) => m.memberId)).toEqual(['live'])
+    await blocking
+  })
+
   it.each(['thread', 'process'] as const)('hands a topic created later to a member waiting in a %s within 5 s, without restarting it', async (kind) => {
     const dir = tempDir()
     const broker = await openBroker(dir)
