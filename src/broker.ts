@@ -118,11 +118,19 @@ export class Broker {
 
   /**
    * A consumer group over several topics: `topics` lists names or is a RegExp (topics created later
-   * that match join within a second). One handle per group id and broker; its members live in this
-   * thread (broker-group.ts).
+   * that match join within a second). One handle per group id and broker; members may live in other
+   * threads and processes that open the same directory (broker-group.ts).
    */
   consumerGroup(groupId: string, options: BrokerGroupOptions): BrokerConsumerGroup {
-    return this.groupFor(this.groups, 'consumer', groupId, options, () => new BrokerConsumerGroup(groupId, this, options))
+    return this.groupFor(this.groups, 'consumer', groupId, options, () => {
+      const group = new BrokerConsumerGroup(groupId, this, options)
+      // One that could not open (another handle's subscription differs, a damaged slot table) is
+      // forgotten, so that a later call tries again, as topic() does.
+      group.opening.catch(() => {
+        if (this.groups.get(groupId)?.group === group) this.groups.delete(groupId)
+      })
+      return group
+    })
   }
 
   /**

@@ -17,7 +17,8 @@ import type { GroupOptions } from './group-coordinator.js'
 import type { GroupInfo, GroupLink, MemberState } from './group-link.js'
 import { MessageReader, type WireHeader, encodeMessage, errorFromWire } from './wire.js'
 import type { EncodedRecords } from './producer-record.js'
-import { FORWARDED_RECORD_PREFIX_BYTES, type WireMemberState } from './topic-owner.js'
+import type { WireMemberState } from './group-sessions.js'
+import { FORWARDED_RECORD_PREFIX_BYTES } from './topic-owner.js'
 
 /** The owner's socket: abstract (no file to go stale) on Linux, a file in the temp dir elsewhere. */
 export function ownerAddress(topicDir: string): string {

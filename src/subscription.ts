@@ -21,6 +21,11 @@ export function subscription(topics: unknown): (name: string) => boolean {
   return (name) => names.has(name)
 }
 
+/** The subscription as a comparable string (a RegExp by its source and flags, a list as its sorted names). */
+export function subscriptionKey(topics: readonly string[] | RegExp): string {
+  return topics instanceof RegExp ? `RegExp:${String(topics)}` : JSON.stringify([...new Set(topics)].sort())
+}
+
 /** Calls `rescan` when the directory changes and every second; returns the stop function. */
 export function watchTopics(dir: string, rescan: () => void): () => void {
   const timer = setInterval(rescan, RESCAN_MS)

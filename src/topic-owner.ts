@@ -20,11 +20,12 @@ import { resolveGroupOptions } from './consumer-group.js'
 import { LogError } from './errors.js'
 import { type PayloadSource, envelopeProblem } from './format.js'
 import { GroupCoordinator, type GroupOptions } from './group-coordinator.js'
-import { groupInfo, memberState, type MemberState } from './group-link.js'
+import { GROUP_OPS, GroupSessions } from './group-sessions.js'
 import { OffsetStore } from './offset-store.js'
 import type { Partition } from './partition.js'
 import { type DeadLetterOpener, type SettleKind, ShareCoordinator, type ShareGroupConfig, resolveShareGroupOptions } from './share-coordinator.js'
-import { MessageReader, type WireHeader, type WireMessage, encodeMessage, errorToWire } from './wire.js'
+import { ServedConnection, listenLocal } from './served-connection.js'
+import type { WireHeader } from './wire.js'
 
 interface GroupEntry {
   options: GroupOptions
@@ -34,14 +35,6 @@ interface GroupEntry {
 interface ShareGroupEntry {
   options: ShareGroupConfig
   coordinator: Promise<ShareCoordinator>
-}
-
-/** A member state as plain JSON for the wire. */
-export type WireMemberState = { generation: number; assignment: number[]; starts: [number, number | null][] } | null
-
-export function memberStateToWire(state: MemberState | undefined): WireMemberState {
-  if (!state) return null
-  return { generation: state.generation, assignment: [...state.assignment], starts: [...state.starts].map(([partition, start]) => [partition, start ?? null]) }
 }
 
 /** How long a closing owner waits for a forwarder to collect its answers and hang up. */
@@ -116,15 +109,7 @@ export class TopicOwner {
 
   /** Starts serving forwarders on `address`, and announcing high watermarks to them. */
   async listen(address: string): Promise<void> {
-    const server = net.createServer((socket) => this.accept(socket))
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(address, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    server.unref() // an idle owner does not keep its process alive; open connections do
+    const server = await listenLocal(address, (socket) => this.accept(socket))
     this.server = server
     for (const partition of this.partitions) void this.announceEnds(partition)
   }
@@ -178,34 +163,19 @@ export class TopicOwner {
 }
 
 /** One forwarder's connection: its requests, the members it added, and what it is told. */
-class OwnerConnection {
-  private readonly reader = new MessageReader()
-  /** Member ids added over this connection, per group id. */
-  private readonly members = new Map<string, Set<string>>()
+class OwnerConnection extends ServedConnection {
+  private readonly groupSessions = new GroupSessions((header) => this.send(header))
   /** Share group member ids added over this connection, per group id. */
   private readonly shareMembers = new Map<string, Set<string>>()
   /** Share groups whose members here wait: told (once) when the coordinator's version grows. */
   private readonly shareWaits = new Map<string, () => void>()
-  private readonly unsubscribe: (() => void)[] = []
-  private readonly inFlight = new Set<Promise<void>>()
   private pendingEnds = new Map<number, number>()
 
   constructor(
     private readonly owner: TopicOwner,
-    private readonly socket: net.Socket,
+    socket: net.Socket,
   ) {
-    socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => {
-      let messages: WireMessage[]
-      try {
-        messages = this.reader.push(chunk)
-      } catch {
-        socket.destroy() // a peer that breaks framing is cut off; it reconnects and resends
-        return
-      }
-      for (const message of messages) this.track(this.answer(message))
-    })
-    socket.on('error', () => socket.destroy())
+    super(socket, () => owner.isClosing)
   }
 
   announceEnd(partition: number, end: number): void {
@@ -213,25 +183,9 @@ class OwnerConnection {
     this.pendingEnds.set(partition, end)
   }
 
-  /** Tells the forwarder to stop, answers what it sent meanwhile, and waits (up to `waitMs`) for it to hang up. */
-  async closeGracefully(waitMs: number): Promise<void> {
-    if (this.socket.destroyed) return
-    const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()))
-    this.send({ push: 'closing' })
-    const timer = setTimeout(() => this.socket.destroy(), waitMs)
-    await closed
-    clearTimeout(timer)
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
-  }
-
   /** The connection closed: its members leave their groups now (their process may be gone). */
   async forgetMembers(): Promise<void> {
-    for (const remove of this.unsubscribe.splice(0)) remove()
-    for (const [groupId, memberIds] of this.members) {
-      const coordinator = await this.owner.existingCoordinator(groupId)?.catch(() => undefined)
-      if (coordinator && !coordinator.isClosed) for (const memberId of memberIds) coordinator.leave(memberId)
-    }
-    this.members.clear()
+    await this.groupSessions.forget((groupId) => this.owner.existingCoordinator(groupId))
     for (const remove of this.shareWaits.values()) remove()
     this.shareWaits.clear()
     for (const [groupId, memberIds] of this.shareMembers) {
@@ -241,59 +195,19 @@ class OwnerConnection {
     this.shareMembers.clear()
   }
 
-  private track(work: Promise<void>): void {
-    this.inFlight.add(work)
-    void work.finally(() => this.inFlight.delete(work))
-  }
-
-  private send(header: WireHeader, body?: Uint8Array): void {
-    if (this.socket.destroyed) return
-    for (const buffer of encodeMessage(header, body)) this.socket.write(buffer)
-  }
-
   private flushEnds(): void {
     const ends = [...this.pendingEnds]
     this.pendingEnds = new Map()
     if (ends.length > 0) this.send({ push: 'ends', ends })
   }
 
-  private async answer({ header, body }: WireMessage): Promise<void> {
-    const id = header.id
-    if (this.owner.isClosing) return this.send({ id, retry: true })
-    try {
-      const result = await this.perform(header, body)
-      this.send({ id, ok: true, result })
-    } catch (error) {
-      this.send({ id, ok: false, error: errorToWire(error) })
-    }
-  }
-
-  private async perform(header: WireHeader, body: Buffer): Promise<unknown> {
+  protected async perform(header: WireHeader, body: Buffer): Promise<unknown> {
+    if (typeof header.op === 'string' && GROUP_OPS.has(header.op)) return this.groupSessions.perform(header, await this.coordinatorOf(header))
     switch (header.op) {
       case 'hello':
         return { partitions: this.owner.partitions.length, ends: this.owner.partitions.map((partition) => partition.highWatermark) }
       case 'send':
         return appendForwarded(this.owner.partitions, header.groups, body)
-      case 'join':
-        return this.join(header, header.memberId as string | undefined)
-      case 'heartbeat': {
-        const coordinator = await this.coordinatorOf(header)
-        coordinator.heartbeat(String(header.memberId))
-        return { state: memberStateToWire(memberState(coordinator, String(header.memberId))) }
-      }
-      case 'leave': {
-        const coordinator = await this.coordinatorOf(header)
-        coordinator.leave(String(header.memberId))
-        this.members.get(String(header.group))?.delete(String(header.memberId))
-        return null
-      }
-      case 'commit': {
-        const coordinator = await this.coordinatorOf(header)
-        await coordinator.commit(String(header.memberId), Number(header.generation), header.offsets as [number, number][], new Set(header.rewinds as number[]))
-        return null
-      }
-      case 'info':
-        return groupInfo(await this.coordinatorOf(header))
       case 'shareJoin':
       case 'shareAcquire':
       case 'shareSettle':
@@ -308,21 +222,6 @@ class OwnerConnection {
   /** Every group request carries the group's options (resolved) and whether the caller chose them. */
   private coordinatorOf(header: WireHeader): Promise<GroupCoordinator> {
     return this.owner.coordinator(String(header.group), resolveGroupOptions(header.options), header.explicit === true)
-  }
-
-  private async join(header: WireHeader, memberId: string | undefined): Promise<unknown> {
-    const groupId = String(header.group)
-    const coordinator = await this.coordinatorOf(header)
-    let members = this.members.get(groupId)
-    if (!members) {
-      members = new Set()
-      this.members.set(groupId, members)
-      const ids = members
-      this.unsubscribe.push(coordinator.onChange(() => this.pushStates(groupId, coordinator, ids)))
-    }
-    const view = coordinator.join(memberId)
-    members.add(view.memberId)
-    return { memberId: view.memberId, state: memberStateToWire(memberState(coordinator, view.memberId)) }
   }
 
   /** Share group calls: the coordinator's plain-data protocol (share-link.ts). */
@@ -369,13 +268,6 @@ class OwnerConnection {
     })
     this.shareWaits.set(groupId, remove)
   }
-
-  private pushStates(groupId: string, coordinator: GroupCoordinator, memberIds: Set<string>): void {
-    const states: [string, WireMemberState][] = [...memberIds].map((memberId) => [memberId, memberStateToWire(memberState(coordinator, memberId))])
-    for (const [memberId, state] of states) if (state === null) memberIds.delete(memberId)
-    this.send({ push: 'group', group: groupId, states, closed: coordinator.isClosed })
-  }
-
 }
 
 /** Appends a forwarded body, partition by partition (each share atomic); resolves to each share's first offset. */

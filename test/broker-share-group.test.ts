@@ -9,9 +9,12 @@ import { Worker } from 'node:worker_threads'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Broker, type BrokerShareConsumer, LogError } from '../src/index.js'
 import { REPO, ensureBuilt } from './helpers/build-dist.js'
+import { Peer } from './helpers/peer.js'
 import { tempDir } from './helpers/temp-dir.js'
 
 beforeAll(() => ensureBuilt(), 180_000)
+
+const BROKER_PEER = path.join(REPO, 'test', 'fixtures', 'broker-peer.mjs')
 
 const brokers: Broker[] = []
 afterEach(async () => {
@@ -78,6 +81,26 @@ describe('Broker share groups', () => {
     expect(late.every((record) => record.topic === 'resize.b')).toBe(true)
     expect(Date.now() - started).toBeLessThan(5000)
     expect(member.topics.sort()).toEqual(['resize.a', 'resize.b'])
+  })
+
+  it.each(['thread', 'process'] as const)('hands a topic created later to a member waiting in a %s within 5 s', async (kind) => {
+    const dir = tempDir()
+    const broker = await openBroker(dir)
+    await fill(broker, 'resize.a', 1)
+    const remote = kind === 'thread' ? await Peer.thread(BROKER_PEER) : await Peer.process(BROKER_PEER)
+    try {
+      await remote.call('open', { dir })
+      await remote.call('shareJoin', { group: 'resizers', topics: { pattern: '^resize\\.' }, memberId: 'remote' })
+      expect((await remote.call<{ value: string }[]>('sharePoll', { memberId: 'remote', maxRecords: 10, timeoutMs: 2000 })).map((r) => r.value)).toEqual(['resize.a-0'])
+      const waiting = remote.call<{ topic: string; value: string }[]>('sharePoll', { memberId: 'remote', maxRecords: 10, timeoutMs: 10_000 })
+      const started = Date.now()
+      await fill(broker, 'resize.b', 2)
+      const late = await waiting
+      expect(Date.now() - started).toBeLessThan(5000)
+      expect(late.map((r) => `${r.topic}:${r.value}`)).toEqual(['resize.b:resize.b-0', 'resize.b:resize.b-1'])
+    } finally {
+      await remote.close()
+    }
   })
 
   it('shares the records with a member in a worker thread: each acknowledged exactly once between them', async () => {

@@ -3,15 +3,15 @@
 export const usage = (DEFAULTS) => `node examples/plant-pipeline/pipeline.mjs [flags]
   --days=N --positions=N --leaves=N   field size (default ${DEFAULTS.days} days, ${DEFAULTS.positions} positions per area, ${DEFAULTS.leaves} leaves per photo)
   --replicas=N                        replicas of the detector and of each grader (default ${DEFAULTS.replicas})
-  --detector-replicas=N --demux-replicas=N --partitions=N
+  --detector-replicas=N --partitions=N
   --processes                         run stage replicas as child processes instead of worker threads
-  --kill[=detector|demux|<disease>]   kill replica 0 of that stage midway (default: detector)
-  --retrain=<disease> | --no-retrain  replay a disease topic with its new grader version (default rust)
+  --kill[=detector|<disease>]         kill replica 0 of that stage midway (default: detector)
+  --retrain=<disease> | --no-retrain  replay the crops topics with a disease's new grader version (default rust)
   --session-timeout-ms=N              how long a dead replica keeps its partitions (default ${DEFAULTS.sessionTimeoutMs})
   --dir=PATH                          where the topics live (removed first; default examples/plant-pipeline/.data)
   --quiet                             no progress lines`
 
-const FLAGS = ['help', 'days', 'positions', 'leaves', 'replicas', 'detector-replicas', 'demux-replicas', 'partitions', 'session-timeout-ms', 'processes', 'kill', 'retrain', 'no-retrain', 'dir', 'quiet']
+const FLAGS = ['help', 'days', 'positions', 'leaves', 'replicas', 'detector-replicas', 'partitions', 'session-timeout-ms', 'processes', 'kill', 'retrain', 'no-retrain', 'dir', 'quiet']
 
 /** Options for runPipeline from `--name=value` flags; unknown flags are refused. */
 export function parseArgs(argv) {
@@ -29,7 +29,6 @@ export function parseArgs(argv) {
     leaves: number('leaves'),
     replicas: number('replicas'),
     detectorReplicas: number('detector-replicas'),
-    demuxReplicas: number('demux-replicas'),
     partitions: number('partitions'),
     sessionTimeoutMs: number('session-timeout-ms'),
     processes: flags.has('processes'),

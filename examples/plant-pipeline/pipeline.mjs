@@ -1,23 +1,24 @@
 // The plant-disease pipeline of the talk "Message queues and their role in ML inference", on seglog
-// topics in one directory. Drones photograph numbered positions in a control and a treated area
-// every day; a leaf detector crops the leaves; a demultiplexer fans each crop out to five disease
-// topics; one grader per disease gives each leaf a severity grade 0–4; predictions are stored keyed
-// by (crop, disease) with the model id and version; an aggregator tells, per disease, whether the
-// medicine lowers severity. Then a retrained rust model replays the rust topic: only that grader runs.
+// topics of one Broker directory. Drones photograph numbered positions in a control and a treated
+// area every day; a leaf detector crops the leaves into one topic per area (crops.control,
+// crops.treated); five graders, one share group per disease subscribed to /^crops\./, give each leaf
+// a severity grade 0–4; predictions are stored keyed by (crop, disease) with the model id and
+// version; an aggregator tells, per disease, whether the medicine lowers severity. Then a retrained
+// rust model, a new share group, replays the crops topics: only that grader runs.
 //
-//   drones ─▶ drone-images ─▶ leaf-detector ×R ─▶ leaf-crops ─▶ demux ─▶ disease.rust      ─▶ grader.rust.v1 ×R ─┐
-//                                                                       disease.blight    ─▶ grader.blight.v1 ×R ├▶ predictions ─▶ aggregator
-//                                                                       ... (5 diseases)                  ...   ─┘
+//   drones ─▶ drone-images ─▶ leaf-detector ×R ─▶ crops.control ─┬▶ grader.rust.v1 ×R   ─┐
+//                                                 crops.treated ─┤  grader.blight.v1 ×R ├▶ predictions ─▶ aggregator
+//                                                  (/^crops\./)   └▶ ... (5 diseases)   ─┘
 //
 // This thread opens every topic first, so it owns them (writes, group coordination); each stage
-// replica is a worker thread or a child process that opens the topics itself and forwards to it.
+// replica is a worker thread or a child process that opens the Broker itself and forwards to it.
 //
 // Run with: npm run demo, or npm run build && node examples/plant-pipeline/pipeline.mjs [flags]
 // (flags: see README.md or --help).
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Topic } from '../../dist/index.js'
+import { Broker } from '../../dist/index.js'
 import { ALL_TOPICS, GROUPS, TOPICS, decodePrediction, photoRecord } from './records.mjs'
 import { parseArgs, usage } from './cli.mjs'
 import { PredictionStore, processedBy, progressLine, reportLines, stageSummary, sumLag } from './report.mjs'
@@ -33,11 +34,10 @@ export const DEFAULTS = {
   leaves: LEAVES_MAX, // per photo
   replicas: 2, // of the leaf detector and of each grader
   detectorReplicas: undefined, // default: replicas
-  demuxReplicas: 1,
   partitions: 4, // of every topic
   processes: false, // stage replicas as child processes instead of worker threads
-  kill: null, // 'detector', 'demux' or a disease: kill replica 0 of that stage midway
-  retrain: 'rust', // a disease whose newest grader version replays its topic after the first pass; null for none
+  kill: null, // 'detector' or a disease: kill replica 0 of that stage midway
+  retrain: 'rust', // a disease whose newest grader version replays the crops topics after the first pass; null for none
   sessionTimeoutMs: 1500,
   progressIntervalMs: 1000,
   timeoutMs: 300_000,
@@ -64,7 +64,7 @@ export async function runPipeline(options = {}) {
 function resolveOptions(options) {
   const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) }
   o.detectorReplicas ??= o.replicas
-  for (const name of ['days', 'positions', 'leaves', 'replicas', 'detectorReplicas', 'demuxReplicas', 'partitions']) {
+  for (const name of ['days', 'positions', 'leaves', 'replicas', 'detectorReplicas', 'partitions']) {
     if (!Number.isInteger(o[name]) || o[name] < 1) throw new RangeError(`${name} must be a positive integer, got ${o[name]}`)
   }
   if (o.leaves > LEAVES_MAX) throw new RangeError(`leaves must be at most ${LEAVES_MAX}`)
@@ -72,8 +72,8 @@ function resolveOptions(options) {
     throw new RangeError(`retrain must be a disease with a newer grader version (${DISEASES.filter((d) => latestVersion(d) > 1).join(', ')}) or null`)
   }
   if (o.kill !== null) {
-    if (o.kill !== 'detector' && o.kill !== 'demux' && !DISEASES.includes(o.kill)) throw new RangeError(`kill must be detector, demux or a disease, got ${o.kill}`)
-    const replicas = o.kill === 'detector' ? o.detectorReplicas : o.kill === 'demux' ? o.demuxReplicas : o.replicas
+    if (o.kill !== 'detector' && !DISEASES.includes(o.kill)) throw new RangeError(`kill must be detector or a disease, got ${o.kill}`)
+    const replicas = o.kill === 'detector' ? o.detectorReplicas : o.replicas
     if (replicas < 2) throw new RangeError(`kill=${o.kill} needs at least 2 replicas of that stage, so one survives`)
   }
   return o
@@ -98,13 +98,13 @@ class PipelineRun {
     this.startedAt = Date.now()
     fs.rmSync(o.dir, { recursive: true, force: true })
     fs.mkdirSync(o.dir, { recursive: true })
-    for (const name of ALL_TOPICS) this.topics.set(name, await Topic.open(path.join(o.dir, name), { partitions: o.partitions }))
+    this.broker = await Broker.open(o.dir)
+    for (const name of ALL_TOPICS) this.topics.set(name, await this.broker.topic(name, { partitions: o.partitions }))
     this.aggregatorGroup = this.topics.get(TOPICS.predictions).consumerGroup(GROUPS.aggregator, groupOptions(o.sessionTimeoutMs))
     this.aggregator = await this.aggregatorGroup.join({ memberId: 'aggregator' })
 
     this.say(`plant pipeline in ${o.dir}: ${this.photos} photos (${AREAS.length} areas × ${o.positions} positions × ${o.days} days), ${o.leaves} leaves each, stages as ${this.mode === 'process' ? 'child processes' : 'worker threads'}`)
     this.startStage({ kind: 'detector' }, o.detectorReplicas)
-    this.startStage({ kind: 'demux' }, o.demuxReplicas)
     for (const disease of DISEASES) this.startStage({ kind: 'grader', disease, version: 1 }, o.replicas)
     const flights = this.flyDrones()
     await this.waitFor(() => this.firstPassDone(), 'first pass')
@@ -147,7 +147,11 @@ class PipelineRun {
     const name = stageName(base)
     const kind = STAGE_KINDS[base.kind]
     const input = kind.input(base)
-    const stage = { name, base, input, group: this.topics.get(input).consumerGroup(kind.group(base), groupOptions(o.sessionTimeoutMs)), replicas: [], lag: undefined }
+    // A consumer group's lag is its committed offsets' distance to the ends; a share group has no
+    // single committed offset, so a grader's lag is the crops it has not graded yet (as aggregated).
+    const group = base.kind === 'detector' ? this.topics.get(input).consumerGroup(kind.group(base), groupOptions(o.sessionTimeoutMs)) : undefined
+    const lag = group ? async () => sumLag(await group.lag()) : async () => this.crops - this.store.count(base.disease, base.version)
+    const stage = { name, base, input, lagNow: lag, replicas: [], lag: undefined }
     const victimStage = o.kill !== null && base.version !== 2 && (o.kill === base.kind || o.kill === base.disease)
     for (let replica = 0; replica < replicaCount; replica++) {
       const config = { ...base, replica, dir: o.dir, sessionTimeoutMs: o.sessionTimeoutMs }
@@ -179,7 +183,7 @@ class PipelineRun {
     state.state = 'killed'
     state.handle.kill()
     this.killed = { stage: stage.name, memberId: state.memberId, mode: this.mode, processed: state.stats.processed, inputTopic: stage.input, uncommitted, atMs: Date.now() - this.startedAt }
-    this.say(`✗ killing ${state.memberId} (${this.mode === 'process' ? 'SIGKILL' : 'worker.terminate()'}) after it wrote the outputs of ${state.stats.processed} records, before committing them`)
+    this.say(`✗ killing ${state.memberId} (${this.mode === 'process' ? 'SIGKILL' : 'worker.terminate()'}) after it wrote the outputs of ${state.stats.processed} records, before ${stage.base.kind === 'grader' ? 'acking' : 'committing'} them`)
   }
 
   async stopReplicas() {
@@ -198,7 +202,7 @@ class PipelineRun {
     }
     await Promise.all(this.stages.flatMap((stage) => stage.replicas.map((replica) => replica.handle.exited)))
     if (this.aggregator && !this.aggregator.isClosed) await this.aggregator.close()
-    for (const topic of this.topics.values()) await topic.close()
+    await this.broker?.close()
     this.topics.clear()
   }
 
@@ -234,7 +238,7 @@ class PipelineRun {
   }
 
   async refreshLags() {
-    for (const stage of this.stages) stage.lag = sumLag(await stage.group.lag())
+    for (const stage of this.stages) stage.lag = await stage.lagNow()
   }
 
   expectedPredictions() {
@@ -257,12 +261,12 @@ class PipelineRun {
   // -------------------------------------------------------------------------------------------
   // Replay with a retrained model
 
-  /** Starts only the new grader version of `disease`, in a new group that reads its topic from offset 0. */
+  /** Starts only the new grader version of `disease`, in a new share group that reads the crops topics from the start. */
   async retrain(disease, firstPass) {
     const version = latestVersion(disease)
     const processedBefore = new Map(this.stages.map((stage) => [stage.name, processedBy(stage)]))
     const topicEndsBefore = this.topicEnds()
-    this.say(`retrain: ${MODELS[disease].id}@${version} replays ${TOPICS.disease(disease)} from offset 0 in the new consumer group ${GROUPS.grader(disease, version)}`)
+    this.say(`retrain: ${MODELS[disease].id}@${version} replays ${AREAS.map(TOPICS.crops).join(' and ')} from the start in the new share group ${GROUPS.grader(disease, version)}`)
     const stage = this.startStage({ kind: 'grader', disease, version }, this.options.replicas)
     await this.waitFor(async () => this.store.count(disease, version) === this.crops && (await this.stagesDrained()), 'retrain')
     const otherStagesProcessed = Object.fromEntries([...processedBefore].map(([name, before]) => [name, processedBy(this.stages.find((s) => s.name === name)) - before]))

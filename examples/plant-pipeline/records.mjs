@@ -1,26 +1,30 @@
-// The pipeline's topics, consumer groups and record layouts: what each stage reads and writes.
+// The pipeline's topics, groups and record layouts: what each stage reads and writes.
 //
-//   drone-images ─▶ leaf-detector ─▶ leaf-crops ─▶ demux ─▶ disease.<d> (×5) ─▶ grader.<d>.v<n> ─▶ predictions ─▶ aggregator
+//   drone-images ─▶ leaf-detector ─▶ crops.<area> (one topic per area) ─▶ grader.<d>.v<n> (×5 share groups over /^crops\./) ─▶ predictions ─▶ aggregator
 //
 // Every record is keyed by what it describes, so a record written twice (at-least-once delivery
 // after a crash) carries the same key and the aggregator can absorb the copy:
 //   photo      `control/p03/d2`             value: the photo's pixels
-//   crop       `control/p03/d2/leaf07`      value: the crop's pixels (the same record in each disease topic)
+//   crop       `control/p03/d2/leaf07`      value: the crop's pixels (in the topic of its area)
 //   prediction `control/p03/d2/leaf07/rust` value: JSON, the prediction schema of the talk
-import { DISEASES } from './synthetic.mjs'
+import { AREAS } from './synthetic.mjs'
 
 export const TOPICS = {
   photos: 'drone-images',
-  crops: 'leaf-crops',
-  disease: (disease) => `disease.${disease}`,
+  crops: (area) => `crops.${area}`,
   predictions: 'predictions',
 }
-export const ALL_TOPICS = [TOPICS.photos, TOPICS.crops, ...DISEASES.map(TOPICS.disease), TOPICS.predictions]
+/** What the graders subscribe to: every crops topic, including those of areas added later. */
+export const CROPS_PATTERN = /^crops\./
+export const ALL_TOPICS = [TOPICS.photos, ...AREAS.map(TOPICS.crops), TOPICS.predictions]
 
-/** Each model version reads its disease topic in its own consumer group: a new version replays the topic from offset 0. */
+/**
+ * The detector and the aggregator are consumer groups. Each grader model version is a share group
+ * over every crops topic: its replicas take crops from every partition at once (a slow one holds
+ * only the crops it took), and a new version, a new share group, replays the topics from the start.
+ */
 export const GROUPS = {
   detector: 'leaf-detector',
-  demux: 'demux',
   grader: (disease, version) => `grader.${disease}.v${version}`,
   aggregator: 'aggregator',
 }

@@ -160,7 +160,8 @@ export function reportLines(summary) {
   if (summary.killed) {
     const k = summary.killed
     const how = k.mode === 'process' ? 'child process SIGKILLed' : 'worker thread terminated'
-    lines.push(`killed: ${k.memberId} (${how}) after writing the outputs of ${k.processed} records and before committing them; the survivors took over its partitions`)
+    const after = k.stage.startsWith('grader.') ? 'before acking them; the survivors were given its crops again' : 'before committing them; the survivors took over its partitions'
+    lines.push(`killed: ${k.memberId} (${how}) after writing the outputs of ${k.processed} records and ${after}`)
   } else if (summary.options.kill) {
     lines.push(`kill requested for ${summary.options.kill}, but its replica never reached the crash point`)
   }
@@ -169,7 +170,7 @@ export function reportLines(summary) {
   if (summary.retrain) {
     const r = summary.retrain
     const others = Object.values(r.otherStagesProcessed).reduce((sum, n) => sum + n, 0)
-    lines.push('', `retrain: ${r.group} replayed ${r.inputTopic} from offset 0 (${r.processed} records); other stages processed ${others} records meanwhile`)
+    lines.push('', `retrain: ${r.group} replayed ${r.inputTopic} from the start (${r.processed} records); other stages processed ${others} records meanwhile`)
     lines.push(...tableLines([r.before, r.after]))
   }
   return lines

@@ -1,24 +1,27 @@
-// One replica of a pipeline stage, in a worker thread or a child process: it opens its input and
-// output topics (the orchestrator's handles own them; this one forwards writes over a local socket
-// and reads the files itself), joins the stage's consumer group, and loops:
+// One replica of a pipeline stage, in a worker thread or a child process: it opens the pipeline's
+// Broker directory (the orchestrator's handles own the topics; this one forwards writes over a local
+// socket and reads the files itself), joins the stage's group, and loops:
 //
-//   poll a few records → run the model on each → sendBatch the outputs → commit → report progress
+//   poll a few records → run the model on each → sendBatch the outputs → commit (or ack) → report progress
 //
-// Outputs are written before the commit, so a replica that dies in between leaves its input
-// uncommitted: after the group's session timeout another replica owns the partition, restarts from
-// the committed offset and writes the same outputs again (at-least-once). Outputs are keyed, so the
-// aggregator absorbs the copies.
+// The leaf detector is a consumer group on drone-images: it commits. Each grader is a share group
+// over every crops topic (CROPS_PATTERN): its replicas take crops from all partitions at once and
+// ack each batch, so a slow replica holds only the crops it took, never a whole partition.
+// Outputs are written before the commit or ack, so a replica that dies in between leaves its input
+// unsettled: a consumer group's survivor owns the partition after the session timeout and restarts
+// from the committed offset; a share group gives the dead member's crops to the others as soon as its
+// connection closes. Either way the same outputs are written again (at-least-once); outputs are
+// keyed, so the aggregator absorbs the copies.
 //
 // The orchestrator talks to a replica with messages: it sends `start` (child processes only; a
 // worker gets its config as workerData) and `stop`; the replica sends `progress`, `crash-point`,
 // `stopped` (then lets its thread or process end) and `failed`.
 import { fork } from 'node:child_process'
-import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
-import { LogError, Topic } from '../../dist/index.js'
-import { GROUPS, TOPICS, cropRecord, decodeCrop, decodePhoto, predictionRecord } from './records.mjs'
-import { DETECTOR, DISEASES, MODELS, detectLeaves, gradeLeaf } from './synthetic.mjs'
+import { Broker, LogError } from '../../dist/index.js'
+import { CROPS_PATTERN, GROUPS, TOPICS, cropRecord, decodeCrop, decodePhoto, predictionRecord } from './records.mjs'
+import { AREAS, DETECTOR, MODELS, detectLeaves, gradeLeaf } from './synthetic.mjs'
 
 const STAGE_FILE = fileURLToPath(import.meta.url)
 const CHILD_FLAG = '--plant-pipeline-replica'
@@ -28,36 +31,49 @@ export function groupOptions(sessionTimeoutMs) {
   return { autoOffsetReset: 'earliest', assignmentStrategy: 'range', sessionTimeoutMs }
 }
 
+/** The graders' share groups: a dead replica's crops come back at once (its connection closes), a hung one's after lockMs. */
+export function shareOptions(sessionTimeoutMs) {
+  return { topics: CROPS_PATTERN, lockMs: 10_000, maxDeliveries: 10, sessionTimeoutMs }
+}
+
 /**
- * The three kinds of stage. `process(record, config)` returns the output records as
- * `[topicName, producerRecord]` pairs; it is pure, so a record processed twice gives the same outputs.
+ * The two kinds of stage. `join` returns the replica's member as { poll(maxRecords), settle(records),
+ * close() }; `process(record, config)` returns the output records as `[topicName, producerRecord]`
+ * pairs; it is pure, so a record processed twice gives the same outputs.
  */
 export const STAGE_KINDS = {
   detector: {
     input: () => TOPICS.photos,
-    outputs: () => [TOPICS.crops],
+    outputs: () => AREAS.map(TOPICS.crops),
     group: () => GROUPS.detector,
     pollRecords: 2, // a photo takes ~10 ms: keep a batch well inside the session timeout
+    async join(broker, config, memberId) {
+      const topic = await broker.topic(TOPICS.photos)
+      const consumer = await topic.consumerGroup(GROUPS.detector, groupOptions(config.sessionTimeoutMs)).join({ memberId })
+      return {
+        poll: (maxRecords) => consumer.poll({ maxRecords, timeoutMs: 100 }),
+        settle: (_records, stats) => unlessFenced(consumer.commit(), stats),
+        close: () => consumer.close(),
+      }
+    },
     process(record) {
       const photo = decodePhoto(record)
-      return detectLeaves(photo.pixels, photo.width, photo.height).map((crop) => [TOPICS.crops, cropRecord(photo, crop, DETECTOR)])
-    },
-  },
-  demux: {
-    input: () => TOPICS.crops,
-    outputs: () => DISEASES.map(TOPICS.disease),
-    group: () => GROUPS.demux,
-    pollRecords: 50,
-    process(record) {
-      const copy = { key: record.key, value: record.value, headers: record.headers }
-      return DISEASES.map((disease) => [TOPICS.disease(disease), copy])
+      return detectLeaves(photo.pixels, photo.width, photo.height).map((crop) => [TOPICS.crops(photo.area), cropRecord(photo, crop, DETECTOR)])
     },
   },
   grader: {
-    input: ({ disease }) => TOPICS.disease(disease),
+    input: () => String(CROPS_PATTERN),
     outputs: () => [TOPICS.predictions],
     group: ({ disease, version }) => GROUPS.grader(disease, version),
-    pollRecords: 16,
+    pollRecords: 48,
+    async join(broker, config, memberId) {
+      const member = await broker.shareGroup(GROUPS.grader(config.disease, config.version), shareOptions(config.sessionTimeoutMs)).join({ memberId })
+      return {
+        poll: (maxRecords) => member.poll({ maxRecords, timeoutMs: 100 }),
+        settle: (records, stats) => unlessFenced(member.ack(records), stats),
+        close: () => member.close(),
+      }
+    },
     process(record, { disease, version }) {
       const crop = decodeCrop(record)
       const result = gradeLeaf(crop.pixels, crop.box.width, crop.box.height, disease, version)
@@ -66,7 +82,7 @@ export const STAGE_KINDS = {
   },
 }
 
-/** The stage's display name: `leaf-detector`, `demux`, `grader.rust.v1`. */
+/** The stage's display name: `leaf-detector`, `grader.rust.v1`. */
 export function stageName({ kind, disease, version }) {
   return kind === 'grader' ? GROUPS.grader(disease, version) : STAGE_KINDS[kind].group()
 }
@@ -77,17 +93,16 @@ export function stageName({ kind, disease, version }) {
 /**
  * Runs one replica until told to stop. `config`: { kind, replica, dir, disease?, version?,
  * sessionTimeoutMs, crashAfterRecords? }. With `crashAfterRecords`, the replica stops dead once it
- * has written the outputs of that many records and before it commits them, reports `crash-point`,
- * and waits there to be killed by the orchestrator (SIGKILL or worker.terminate()).
+ * has written the outputs of that many records and before it commits (or acks) them, reports
+ * `crash-point`, and waits there to be killed by the orchestrator (SIGKILL or worker.terminate()).
  */
 export async function runReplica(config, channel) {
   const kind = STAGE_KINDS[config.kind]
   const memberId = `${stageName(config)}#${config.replica}`
-  const open = (name) => Topic.open(path.join(config.dir, name))
-  const input = await open(kind.input(config))
+  const broker = await Broker.open(config.dir)
   const outputs = new Map()
-  for (const name of kind.outputs(config)) outputs.set(name, await open(name))
-  const consumer = await input.consumerGroup(kind.group(config), groupOptions(config.sessionTimeoutMs)).join({ memberId })
+  for (const name of kind.outputs(config)) outputs.set(name, await broker.topic(name))
+  const member = await kind.join(broker, config, memberId)
   let stopping = false
   const onMessage = (message) => {
     if (message?.type === 'stop') stopping = true
@@ -95,7 +110,7 @@ export async function runReplica(config, channel) {
   channel.onMessage(onMessage)
   const stats = { memberId, processed: 0, written: 0, fencedCommits: 0, busyMs: 0, firstAt: null, lastAt: null }
   while (!stopping) {
-    const records = await consumer.poll({ maxRecords: kind.pollRecords, timeoutMs: 100 })
+    const records = await member.poll(kind.pollRecords)
     if (records.length === 0) continue
     const startedAt = Date.now()
     const batches = new Map()
@@ -114,21 +129,24 @@ export async function runReplica(config, channel) {
     stats.firstAt ??= startedAt
     stats.lastAt = Date.now()
     if (config.crashAfterRecords !== undefined && stats.processed >= config.crashAfterRecords) {
-      channel.post({ type: 'crash-point', stats, uncommitted: records.map(({ partition, offset }) => ({ partition, offset })) })
-      await new Promise(() => {}) // outputs written, input not committed: the orchestrator kills us here
+      channel.post({ type: 'crash-point', stats, uncommitted: records.map(({ topic, partition, offset }) => ({ topic, partition, offset })) })
+      await new Promise(() => {}) // outputs written, input not settled: the orchestrator kills us here
     }
-    await commitOrFence(consumer, stats)
+    await member.settle(records, stats)
     channel.post({ type: 'progress', stats })
   }
-  await consumer.close()
-  for (const topic of [input, ...outputs.values()]) await topic.close()
+  await member.close()
+  await broker.close()
   channel.finish({ type: 'stopped', stats }, onMessage)
 }
 
-/** A rebalance since the poll (a replica joined, or a dead one was removed) refuses the commit: the new owner replays. */
-async function commitOrFence(consumer, stats) {
+/**
+ * A commit refused because a rebalance happened since the poll (a replica joined, or a dead one was
+ * removed), or an ack of a crop whose lock expired meanwhile: the new owner replays those records.
+ */
+async function unlessFenced(settling, stats) {
   try {
-    await consumer.commit()
+    await settling
   } catch (error) {
     if (!(error instanceof LogError) || error.code !== 'FENCED') throw error
     stats.fencedCommits++
