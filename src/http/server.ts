@@ -12,7 +12,7 @@
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Broker } from '../broker.js'
-import { LogError } from '../errors.js'
+import { LogError, ioError } from '../errors.js'
 import { AccessControl, type AuthConfig } from './auth.js'
 import { HttpError, sendError } from './errors.js'
 import { addGroupRoutes } from './group-routes.js'
@@ -90,13 +90,18 @@ export class BrokerServer {
     const server = http.createServer({ maxHeaderSize: this.limits.headerBytesMax, requestTimeout: this.limits.requestTimeoutMs }, this.handler)
     server.keepAliveTimeout = 5_000
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => {
-        server.off('error', reject)
-        resolve()
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(port, host, () => {
+          server.off('error', reject)
+          resolve()
+        })
       })
-    })
+    } catch (error) {
+      this.server = undefined
+      throw ioError(`could not listen on ${host}:${port}`, error)
+    }
     const address = server.address() as AddressInfo
     const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
     return { host: address.address, port: address.port, url: `http://${shown}:${address.port}` }
