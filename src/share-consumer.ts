@@ -190,16 +190,18 @@ export class ShareConsumer {
   }
 
   private toItems(records: ShareRecordRef | readonly ShareRecordRef[]): [number, number][] {
-    const list: readonly unknown[] = Array.isArray(records) ? records : [records]
-    return list.map((record) => {
-      if (record === null || typeof record !== 'object') throw new LogError('INVALID_ARGUMENT', 'ack, release and reject take polled records ({ partition, offset }) or an array of them')
-      const { partition, offset } = record as ShareRecordRef
-      if (!Number.isSafeInteger(offset) || offset < 0) throw new LogError('INVALID_ARGUMENT', `offset must be a non-negative integer, got ${String(offset)}`)
-      if (!Number.isInteger(partition) || partition < 0 || partition >= this.partitions.length) {
-        throw new LogError('UNKNOWN_PARTITION', `partition ${String(partition)} does not exist (the topic has ${this.partitions.length})`)
-      }
-      return [partition, offset]
-    })
+    // One record (the common case: an ack per record) is not wrapped in a list first.
+    return Array.isArray(records) ? (records as readonly unknown[]).map((record) => this.toItem(record)) : [this.toItem(records)]
+  }
+
+  private toItem(record: unknown): [number, number] {
+    if (record === null || typeof record !== 'object') throw new LogError('INVALID_ARGUMENT', 'ack, release and reject take polled records ({ partition, offset }) or an array of them')
+    const { partition, offset } = record as ShareRecordRef
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new LogError('INVALID_ARGUMENT', `offset must be a non-negative integer, got ${String(offset)}`)
+    if (!Number.isInteger(partition) || partition < 0 || partition >= this.partitions.length) {
+      throw new LogError('UNKNOWN_PARTITION', `partition ${String(partition)} does not exist (the topic has ${this.partitions.length})`)
+    }
+    return [partition, offset]
   }
 
   /** @internal What `waitForWork` compares against: taken before polling, so nothing that arrives after is missed. */

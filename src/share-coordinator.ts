@@ -288,24 +288,32 @@ export class ShareCoordinator {
 
   /** The deliveries of `items` that `memberId` holds, in order, once each; FENCED (nothing changed) if any is not held. */
   private held(memberId: string, items: readonly [number, number][]): [SharePartitionState, number][] {
-    const chosen: [SharePartitionState, number][] = []
+    const byPartition = new Map<number, number[]>()
     for (const item of items) {
       if (!Array.isArray(item) || item.length !== 2 || !Number.isSafeInteger(item[0]) || !Number.isSafeInteger(item[1])) {
         throw new LogError('INVALID_ARGUMENT', 'records to settle are [partition, offset] pairs of integers')
       }
+      const offsets = byPartition.get(item[0])
+      if (offsets) offsets.push(item[1])
+      else byPartition.set(item[0], [item[1]])
     }
-    const sorted = [...items].sort((a, b) => a[0] - b[0] || a[1] - b[1])
-    let previous: [number, number] | undefined
-    for (const item of sorted) {
-      const [partition, offset] = item
-      const state = Number.isInteger(partition) ? this.states[partition] : undefined
+    // Checked in (partition, offset) order. Each partition's offsets are sorted as a Float64Array
+    // (safe integers are exact there): a native numeric sort, without a comparator call per pair,
+    // which was a tenth of the share group's CPU per acknowledged record.
+    const chosen: [SharePartitionState, number][] = []
+    for (const partition of [...byPartition.keys()].sort((a, b) => a - b)) {
+      const state = this.states[partition]
       if (!state) throw new LogError('UNKNOWN_PARTITION', `partition ${String(partition)} does not exist (the topic has ${this.states.length})`)
-      const delivery = state.get(offset)
-      if (!delivery || delivery.state !== SHARE_STATE_ACQUIRED || delivery.memberId !== memberId || delivery.settling) {
-        throw new LogError('FENCED', `member '${memberId}' does not hold record ${partition}:${offset} (its lock expired, or it was never delivered to this member)`, { offset })
+      let previous: number | undefined
+      for (const offset of Float64Array.from(byPartition.get(partition)!).sort()) {
+        if (offset === previous) continue // the same record twice counts once
+        const delivery = state.get(offset)
+        if (!delivery || delivery.state !== SHARE_STATE_ACQUIRED || delivery.memberId !== memberId || delivery.settling) {
+          throw new LogError('FENCED', `member '${memberId}' does not hold record ${partition}:${offset} (its lock expired, or it was never delivered to this member)`, { offset })
+        }
+        chosen.push([state, offset])
+        previous = offset
       }
-      if (previous?.[0] !== partition || previous[1] !== offset) chosen.push([state, offset])
-      previous = item
     }
     return chosen
   }

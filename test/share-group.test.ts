@@ -213,6 +213,24 @@ describe('ShareGroup', () => {
       expect((await member.poll({ maxRecords: 100 })).map((r) => r.offset)).toEqual([20, 21, 22, 23])
     })
 
+    it('settles a record listed twice in one call once, across partitions in any order; a call with one record not held changes nothing (FENCED)', async () => {
+      const dir = tempDir('share')
+      const topic = await openTopic(dir, 3)
+      await topic.sendBatch(Array.from({ length: 12 }, (_, i) => ({ value: `v-${i}`, partition: i % 3 })))
+      const member = await join(topic, 'jobs')
+      const other = await join(topic, 'jobs')
+      const mine = await member.poll({ maxRecords: 8 })
+      const theirs = await other.poll({ maxRecords: 100 })
+      expect(mine).toHaveLength(8)
+      expect(theirs).toHaveLength(4)
+      expect(await code(member.ack([mine[3]!, theirs[0]!, mine[0]!]))).toBe('FENCED') // one not held: none of them acknowledged
+      await member.ack([mine[2]!, mine[0]!, mine[2]!, ...[...mine].reverse()])
+      await other.release(theirs)
+      const again = await member.poll({ maxRecords: 100 })
+      expect(ids(again)).toEqual(ids(theirs)) // the 8 acked (one listed twice) are done; the released come back
+      expect(again.every((record) => record.deliveryCount === 2)).toBe(true)
+    })
+
     it('acknowledges records as the iterator moves on and releases the rest of a batch on break', async () => {
       const topic = await openTopic(tempDir('share'))
       await produce(topic, 10)
