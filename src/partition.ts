@@ -86,7 +86,8 @@ export class Partition implements PartitionReader {
    * then release them.
    */
   appendEncoded(records: EncodedRecords, indexes?: readonly number[]): Promise<number> {
-    return this.logValue.appendBatch(records.envelopes(indexes), { timestampMs: records.timestampsFor(indexes, Date.now()) })
+    const count = indexes === undefined ? records.count : indexes.length
+    return this.logValue.appendFrom(count, records.source(indexes), { timestampMs: records.timestampsFor(indexes, Date.now()) })
   }
 
   /** The record at `offset` (value, key and header values are views, not copies). */

@@ -2,14 +2,14 @@
  * What producers hand to Topic.send / Partition.append, checked and encoded into envelopes in one
  * pass over each record: every field is read once, checked, and written into a scratch buffer
  * (format.ts's EnvelopeWriter). A bad record throws before any log is touched, so a refused batch
- * writes nothing; the logs then append views of the finished envelopes (SegmentedLog.appendBatch
- * copies each into its write buffer).
+ * writes nothing; the logs then copy the finished envelopes into their write buffers
+ * (SegmentedLog.appendFrom with `source()`).
  *
- * The scratch is shared between batches: a batch is encoded and handed to its logs' appendBatch
- * synchronously (appendBatch copies the bytes before it returns), then released for the next one.
+ * The scratch is shared between batches: a batch is encoded and handed to its logs' appendFrom
+ * synchronously (appendFrom copies the bytes before it returns), then released for the next one.
  */
 import { LogError } from './errors.js'
-import { ENVELOPE_FIXED_BYTES, EnvelopeWriter, HEADER_COUNT_MAX, envelopeHasKey, envelopeKeyBytes } from './format.js'
+import { ENVELOPE_FIXED_BYTES, EnvelopeWriter, type PayloadSource, HEADER_COUNT_MAX, envelopeHasKey, envelopeKeyBytes } from './format.js'
 import { murmur2Range, partitionForHash } from './murmur2.js'
 
 export type Bytes = Uint8Array | string
@@ -31,9 +31,15 @@ const SCRATCH_BYTES_KEPT_MAX = 4 * 1024 * 1024
 const NO_TIMESTAMP = -1
 const NO_PARTITION = Number.NaN
 
-function checkBytes(value: unknown, what: string, index: number): void {
-  if (value instanceof Uint8Array || typeof value === 'string') return
-  throw new LogError('INVALID_ARGUMENT', `record ${index}: ${what} must be a Uint8Array or a string, got ${value === null ? 'null' : typeof value}`)
+/** Whether a field is bytes or a string (checked inline on the hot path; badBytes builds the error). */
+function isBytes(value: unknown): boolean {
+  return typeof value === 'string' || value instanceof Uint8Array
+}
+
+/** `headerName`, when given, names the header whose value was bad. */
+function badBytes(value: unknown, what: string, index: number, headerName?: string): LogError {
+  const field = headerName === undefined ? what : `${what} '${headerName}'`
+  return new LogError('INVALID_ARGUMENT', `record ${index}: ${field} must be a Uint8Array or a string, got ${value === null ? 'null' : typeof value}`)
 }
 
 /** The checked and encoded records of one batch, in the order given. */
@@ -76,20 +82,11 @@ export class EncodedRecords {
   }
 
   /**
-   * Views of the envelopes of `indexes` (all records when undefined), for appendBatch. They share the
-   * scratch: valid until release(), so the caller appends them before that.
+   * The envelopes of `indexes` (all records when undefined) as a payload source for
+   * SegmentedLog.appendFrom, which copies each straight into its write buffer. Valid until release().
    */
-  envelopes(indexes: readonly number[] | undefined): Uint8Array[] {
-    const { buffer, byteOffset } = this.writer.bytes
-    const offsets = this.offsets
-    const count = indexes === undefined ? this.count : indexes.length
-    const views: Uint8Array[] = new Array(count)
-    for (let i = 0; i < count; i++) {
-      const record = indexes === undefined ? i : indexes[i]!
-      const start = offsets[record]!
-      views[i] = new Uint8Array(buffer, byteOffset + start, offsets[record + 1]! - start)
-    }
-    return views
+  source(indexes: readonly number[] | undefined): PayloadSource {
+    return new EnvelopeRun(this.writer.bytes, this.offsets, indexes)
   }
 
   /** The timestamps for appendBatch: `now` for all, or one per record of `indexes` (all records when undefined). */
@@ -121,9 +118,9 @@ export class EncodedRecords {
     }
     const { value, key, headers, timestamp, partition } = record as ProducerRecord
     if (value === undefined) throw new LogError('INVALID_ARGUMENT', `record ${index} has no value`)
-    checkBytes(value, 'value', index)
+    if (!isBytes(value)) throw badBytes(value, 'value', index)
     const hasKey = key !== undefined && key !== null
-    if (hasKey) checkBytes(key, 'key', index)
+    if (hasKey && !isBytes(key)) throw badBytes(key, 'key', index)
     if (timestamp !== undefined && (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0)) {
       throw new LogError('INVALID_ARGUMENT', `record ${index}: timestamp must be a non-negative integer (ms), got ${String(timestamp)}`)
     }
@@ -155,10 +152,36 @@ export class EncodedRecords {
     for (const name in headers) {
       if (!Object.prototype.hasOwnProperty.call(headers, name)) continue
       const value = (headers as Record<string, unknown>)[name]
-      checkBytes(value, `header '${name}'`, index)
+      if (!isBytes(value)) throw badBytes(value, 'header', index, name)
       if (!writer.header(name, value as Bytes)) throw new LogError('INVALID_ARGUMENT', `record ${index}: header name too long`)
       if (++count > HEADER_COUNT_MAX) throw new LogError('INVALID_ARGUMENT', `record ${index}: too many headers`)
     }
+  }
+}
+
+/** Some envelopes of a batch's scratch, in order: record i of the run is envelope indexes[i] (or i). */
+class EnvelopeRun implements PayloadSource {
+  private readonly buffer: ArrayBuffer
+  private readonly byteOffset: number
+
+  constructor(
+    scratch: Buffer,
+    private readonly offsets: readonly number[],
+    private readonly indexes: readonly number[] | undefined,
+  ) {
+    this.buffer = scratch.buffer as ArrayBuffer
+    this.byteOffset = scratch.byteOffset
+  }
+
+  payloadBytes(index: number): number {
+    const record = this.indexes === undefined ? index : this.indexes[index]!
+    return this.offsets[record + 1]! - this.offsets[record]!
+  }
+
+  write(buf: Buffer, at: number, index: number): void {
+    const record = this.indexes === undefined ? index : this.indexes[index]!
+    const start = this.offsets[record]!
+    buf.set(new Uint8Array(this.buffer, this.byteOffset + start, this.offsets[record + 1]! - start), at)
   }
 }
 

@@ -221,28 +221,23 @@ export class Segment {
   // -------------------------------------------------------------------------------------------
   // Active path
 
-  /** Appends one record; the caller has checked room, limits and offsets. */
-  append(payload: Uint8Array, timestampMs: number, batchEnd: boolean): void {
-    assert(this.active && this.store, 'append to a sealed segment')
-    const position = this.store.appendFrame(this.recordCount, batchEnd ? FLAG_BATCH_END : 0, timestampMs, payload)
-    this.indexAppended(position, payload.length, timestampMs)
-  }
-
-  /** append for record `index` of `source`, whose payload is written in place. */
-  appendFrom(source: PayloadSource, index: number, timestampMs: number, batchEnd: boolean): void {
-    assert(this.active && this.store, 'append to a sealed segment')
-    const position = this.store.appendFrameFrom(this.recordCount, batchEnd ? FLAG_BATCH_END : 0, timestampMs, source, index)
-    this.indexAppended(position, source.payloadBytes(index), timestampMs)
-  }
-
-  private indexAppended(position: number, payloadBytes: number, timestampMs: number): void {
-    assert(this.index)
+  /**
+   * Appends records [from, to) of `source` (the caller has checked limits, offsets and the record
+   * count); stops early, before a record that would take the store past `bytesMax`, though never
+   * before the first. Record `batchEnd` ends its batch. Returns how many records it appended.
+   */
+  appendFrames(source: PayloadSource, from: number, to: number, timestamps: number | readonly number[], batchEnd: number, bytesMax: number): number {
+    assert(this.active && this.store && this.index, 'append to a sealed segment')
     const relativeOffset = this.recordCount
-    const timestampMax = Math.max(this.timestampMax ?? 0, timestampMs)
+    const before = this.timestampMax ?? 0
+    const count = this.store.appendFrames(source, from, to, relativeOffset, timestamps, batchEnd, bytesMax, this.index, before)
+    let timestampMax = before
+    if (typeof timestamps === 'number') timestampMax = Math.max(before, timestamps)
+    else for (let i = from; i < from + count; i++) timestampMax = Math.max(timestampMax, timestamps[i]!)
     this.timestampMax = timestampMax
-    if (relativeOffset === 0) this.firstRecordAgeBaseMs = Math.max(this.createdMs, timestampMs)
-    this.index.append(position, payloadBytes, timestampMax)
-    this.recordCount = relativeOffset + 1
+    if (relativeOffset === 0) this.firstRecordAgeBaseMs = Math.max(this.createdMs, typeof timestamps === 'number' ? timestamps : timestamps[from]!)
+    this.recordCount = relativeOffset + count
+    return count
   }
 
   /**

@@ -91,6 +91,8 @@ export class SegmentedLog {
   private watcher: fs.FSWatcher | undefined
   private timers: NodeJS.Timeout[] = []
   private exclusive: Promise<unknown> = Promise.resolve()
+  /** append()'s record as a payload source, reused from call to call. */
+  private readonly single = new SingleValue()
 
   private constructor(dir: string, options: ResolvedOptions, mmap: MmapApi | undefined, lock: DirectoryLock | undefined, loaded: LoadedLog) {
     this.dir = dir
@@ -221,7 +223,13 @@ export class SegmentedLog {
       const timestampMs = checkTimestamp(options?.timestampMs, now)
       checkRecord(value, 0, this.options)
       const offset = this.computeEnd()
-      this.appendRecords(1, () => value.length, (segment, _i, timestamp, batchEnd) => segment.append(value, timestamp, batchEnd), timestampMs, now)
+      const single = this.single
+      single.value = value
+      try {
+        this.appendRecords(1, single, timestampMs, now)
+      } finally {
+        single.value = undefined
+      }
       this.scheduleFlush()
       return this.commit.waitAcknowledged(offset + 1, offset)
     } catch (error) {
@@ -236,7 +244,7 @@ export class SegmentedLog {
       const now = Date.now()
       const timestamps = checkBatch(values, options?.timestampMs, now, this.options)
       const first = this.computeEnd()
-      this.appendRecords(values.length, (i) => values[i]!.length, (segment, i, timestampMs, batchEnd) => segment.append(values[i]!, timestampMs, batchEnd), timestamps, now)
+      this.appendRecords(values.length, new BatchValues(values), timestamps, now)
       this.scheduleFlush()
       return this.commit.waitAcknowledged(first + values.length, first)
     } catch (error) {
@@ -268,7 +276,7 @@ export class SegmentedLog {
       const now = Date.now()
       const timestamps = checkTimestamps(options?.timestampMs, count, now)
       const first = this.computeEnd()
-      this.appendRecords(count, (i) => source.payloadBytes(i), (segment, i, timestampMs, batchEnd) => segment.appendFrom(source, i, timestampMs, batchEnd), timestamps, now)
+      this.appendRecords(count, source, timestamps, now)
       this.scheduleFlush()
       return this.commit.waitAcknowledged(first + count, first)
     } catch (error) {
@@ -276,20 +284,21 @@ export class SegmentedLog {
     }
   }
 
-  /** Writes validated records into the active segment, rolling as needed; the last one ends the batch. */
-  private appendRecords(
-    count: number,
-    payloadBytes: (index: number) => number,
-    append: (segment: Segment, index: number, timestampMs: number, batchEnd: boolean) => void,
-    timestamps: number | readonly number[],
-    now: number,
-  ): void {
+  /**
+   * Writes validated records into the active segment, rolling as needed; the last one ends the batch.
+   * Runs of records go to the segment at once: the roll conditions are checked before each run, and
+   * within one only the segment's bytes can call for a roll (the segment checks those): the record
+   * count is bounded by the run's length, and the age (from the segment's first record, at `now`)
+   * stays what it was once the segment holds a record, so a segment's first record goes alone.
+   */
+  private appendRecords(count: number, source: PayloadSource, timestamps: number | readonly number[], now: number): void {
     let active = this.active
-    const last = count - 1
+    const { segmentRecordsMax, segmentBytesMax } = this.options
     try {
-      for (let i = 0; i <= last; i++) {
-        if (active.count > 0 && this.needsRoll(active, FRAME_HEADER_BYTES + payloadBytes(i), now)) active = this.roll()
-        append(active, i, typeof timestamps === 'number' ? timestamps : timestamps[i]!, i === last)
+      for (let i = 0; i < count; ) {
+        if (active.count > 0 && this.needsRoll(active, FRAME_HEADER_BYTES + source.payloadBytes(i), now)) active = this.roll()
+        const room = active.count === 0 ? 1 : segmentRecordsMax - active.count
+        i += active.appendFrames(source, i, Math.min(count, i + room), timestamps, count - 1, segmentBytesMax)
       }
     } catch (error) {
       throw this.fail(error)
@@ -818,6 +827,32 @@ export class SegmentedLog {
     this.checkReadable()
     if (this.state === 'failed') throw this.failure!
     if (this.isReadOnly) throw new LogError('READ_ONLY', 'this handle was opened readOnly', { path: this.dir })
+  }
+}
+
+/** appendBatch's records as a payload source: each copied into the write buffer. */
+class BatchValues implements PayloadSource {
+  constructor(private readonly values: readonly Uint8Array[]) {}
+
+  payloadBytes(index: number): number {
+    return this.values[index]!.length
+  }
+
+  write(buf: Buffer, at: number, index: number): void {
+    buf.set(this.values[index]!, at)
+  }
+}
+
+/** append()'s record as a payload source (index 0). */
+class SingleValue implements PayloadSource {
+  value: Uint8Array | undefined
+
+  payloadBytes(): number {
+    return this.value!.length
+  }
+
+  write(buf: Buffer, at: number): void {
+    buf.set(this.value!, at)
   }
 }
 
