@@ -10,6 +10,7 @@
  */
 import CRC32C from 'crc-32/crc32c.js'
 import { assert } from './assert.js'
+import { crc32cRange } from './crc32c.js'
 import { LogError } from './errors.js'
 
 export const FORMAT_VERSION = 1
@@ -331,7 +332,7 @@ export function framePayloadBytes(frame: Uint8Array): number {
 
 /** Whether a whole frame view's CRC-32C matches the bytes after the checksum field. */
 export function frameChecksumOk(frame: Buffer): boolean {
-  return crc32c(frame.subarray(4)) === getU32(frame, 0)
+  return crc32cRange(frame, undefined, 4, frame.length) === getU32(frame, 0)
 }
 
 /** Index entry fields read in place (the read path's O(1) lookup), without allocating. */
@@ -341,6 +342,48 @@ export function indexEntryPosition(entries: Uint8Array, at: number): number {
 
 export function indexEntryPayloadBytes(entries: Uint8Array, at: number): number {
   return getU32(entries, at + 4)
+}
+
+// Frames checked in place (the mapped read path): no view of the frame is made; `words` is
+// `wordsOver(store)` (crc32c.ts) or undefined.
+
+/** Whole index entries are this many 32-bit words; position is word 0, payloadBytes word 1. */
+export const INDEX_ENTRY_WORDS = INDEX_ENTRY_BYTES / 4
+
+export function indexWordsPosition(words: Uint32Array, relativeOffset: number): number {
+  return words[relativeOffset * INDEX_ENTRY_WORDS]!
+}
+
+export function indexWordsPayloadBytes(words: Uint32Array, relativeOffset: number): number {
+  return words[relativeOffset * INDEX_ENTRY_WORDS + 1]!
+}
+
+/**
+ * Whether `store` holds, at `position`, the whole frame of record `relativeOffset` with a payload of
+ * `payloadBytes` bytes, and (when `verifyChecksum`) whether its CRC-32C matches.
+ */
+export function frameInPlaceOk(
+  store: Uint8Array,
+  words: Uint32Array | undefined,
+  position: number,
+  relativeOffset: number,
+  payloadBytes: number,
+  verifyChecksum: boolean,
+): boolean {
+  const end = position + FRAME_HEADER_BYTES + payloadBytes
+  if (position < FILE_HEADER_BYTES || end > store.length) return false
+  if (getU32(store, position + 8) !== relativeOffset || getU32(store, position + 4) !== payloadBytes) return false
+  return !verifyChecksum || crc32cRange(store, words, position + 4, end) === getU32(store, position)
+}
+
+/** The payload length of the frame at `position` of `store` (checked by frameInPlaceOk). */
+export function framePayloadBytesAt(store: Uint8Array, position: number): number {
+  return getU32(store, position + 4)
+}
+
+/** The timestamp of the frame at `position` of `store` (checked by frameInPlaceOk). */
+export function frameTimestampMsAt(store: Uint8Array, position: number): number {
+  return getU32(store, position + 20) * TWO_TO_32 + getU32(store, position + 16)
 }
 
 /** Accessors for a frame already checked by `Segment.read`. */

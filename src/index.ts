@@ -1,6 +1,6 @@
 /** seglog's public API. */
 export { SegmentedLog } from './segmented-log.js'
-export type { AppendOptions, LogRecord, RecordsOptions } from './segmented-log.js'
+export type { AppendOptions, LogRecord, RecordBatchesOptions, RecordsOptions } from './segmented-log.js'
 export type { PayloadSource } from './format.js'
 export { Segment } from './segment.js'
 export { Index } from './offset-index.js'
