@@ -62,6 +62,17 @@ export interface RecordBatchesOptions extends RecordsOptions {
 
 const RECORD_BATCH_RECORDS_DEFAULT = 1024
 
+/** Checks the options of records() and recordBatches() (here and in Partition); fills in defaults. */
+export function checkScanOptions(options: RecordBatchesOptions): RecordBatchesOptions & { maxRecords: number } {
+  const { from, to, maxRecords = RECORD_BATCH_RECORDS_DEFAULT } = options
+  if (from !== undefined && (!Number.isSafeInteger(from) || from < 0)) throw new LogError('INVALID_ARGUMENT', `from must be an offset, got ${String(from)}`)
+  if (to !== undefined && (!Number.isSafeInteger(to) || to < 0)) throw new LogError('INVALID_ARGUMENT', `to must be an offset, got ${String(to)}`)
+  if (!Number.isSafeInteger(maxRecords) || maxRecords < 1) {
+    throw new LogError('INVALID_ARGUMENT', `maxRecords must be a positive integer, got ${String(maxRecords)}`)
+  }
+  return { ...options, maxRecords }
+}
+
 type State = 'open' | 'closing' | 'closed' | 'failed'
 const READER_POLL_MS = 1000
 /** How many times a reader reloads its view when the writer keeps moving under it before it reports. */
@@ -496,13 +507,8 @@ export class SegmentedLog {
    */
   async *recordBatches(options: RecordBatchesOptions = {}): AsyncGenerator<LogRecord[], void, undefined> {
     this.checkReadable()
-    const { to, follow = false, signal, maxRecords = RECORD_BATCH_RECORDS_DEFAULT } = options
+    const { to, follow = false, signal, maxRecords } = checkScanOptions(options)
     let offset = options.from ?? this.start
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new LogError('INVALID_ARGUMENT', `from must be an offset, got ${String(offset)}`)
-    if (to !== undefined && (!Number.isSafeInteger(to) || to < 0)) throw new LogError('INVALID_ARGUMENT', `to must be an offset, got ${String(to)}`)
-    if (!Number.isSafeInteger(maxRecords) || maxRecords < 1) {
-      throw new LogError('INVALID_ARGUMENT', `maxRecords must be a positive integer, got ${String(maxRecords)}`)
-    }
     for (;;) {
       if (signal?.aborted || this.state === 'closed') return
       if (this.isReadOnly) this.refresh()
@@ -524,9 +530,11 @@ export class SegmentedLog {
    */
   private readBatch(from: number, end: number): LogRecord[] {
     const batch: LogRecord[] = []
+    const segment = this.segmentToRead(from)
     if (this.isReadOnly) {
       // A reader checks each record against a writer that may cut or delete files under it.
-      for (let offset = from; offset < end; offset++) {
+      const last = Math.min(end, segment.nextOffset)
+      for (let offset = from; offset < last; offset++) {
         try {
           batch.push(this.readRecord(offset))
         } catch (error) {
@@ -536,7 +544,6 @@ export class SegmentedLog {
       }
       return batch
     }
-    const segment = this.segmentToRead(from)
     segment.readBatch(from, end, this.options.verifyChecksums, this.mmap, true, batch)
     if (!segment.isActive) this.cache.touch(segment)
     return batch
