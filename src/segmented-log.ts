@@ -457,10 +457,12 @@ export class SegmentedLog {
   private segmentToRead(offset: number): Segment {
     this.checkReadable()
     if (!Number.isSafeInteger(offset)) throw new LogError('INVALID_ARGUMENT', `offset must be a safe integer, got ${String(offset)}`)
-    if (offset >= this.computeEnd() && this.isReadOnly) this.refresh()
-    if (offset < this.start || offset >= this.computeEnd()) {
-      throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [${this.start}, ${this.computeEnd()})`, { offset })
+    let end = this.computeEnd()
+    if (offset >= end && this.isReadOnly) {
+      this.refresh()
+      end = this.computeEnd()
     }
+    if (offset < this.start || offset >= end) throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [${this.start}, ${end})`, { offset })
     return this.segmentFor(offset)
   }
 
