@@ -74,6 +74,16 @@ export function crc32c(bytes: Uint8Array, seed = 0): number {
   return crc32cRange(bytes, 0, bytes.length, seed)
 }
 
+/**
+ * A word view over exactly the memory of `bytes` (word i = bytes 4i .. 4i + 3), or undefined when
+ * `bytes` does not start on a 4-byte boundary or the machine is big-endian (the mapped read path's
+ * index entries). Made once per mapped file, never per read.
+ */
+export function wordsOver(bytes: Uint8Array): Uint32Array | undefined {
+  if (!LITTLE_ENDIAN || bytes.byteOffset % 4 !== 0) return undefined
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2)
+}
+
 /** An Int32Array over the whole ArrayBuffer behind `bytes`, for crc32cWords. */
 export function wordsOf(bytes: Uint8Array): Int32Array {
   return new Int32Array(bytes.buffer, 0, bytes.buffer.byteLength >>> 2)

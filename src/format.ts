@@ -330,7 +330,7 @@ export function framePayloadBytes(frame: Uint8Array): number {
 
 /** Whether a whole frame view's CRC-32C matches the bytes after the checksum field. */
 export function frameChecksumOk(frame: Buffer): boolean {
-  return crc32c(frame.subarray(4)) === getU32(frame, 0)
+  return crc32cRange(frame, 4, frame.length) === getU32(frame, 0)
 }
 
 /** Index entry fields read in place (the read path's O(1) lookup), without allocating. */
@@ -340,6 +340,50 @@ export function indexEntryPosition(entries: Uint8Array, at: number): number {
 
 export function indexEntryPayloadBytes(entries: Uint8Array, at: number): number {
   return getU32(entries, at + 4)
+}
+
+// Frames checked in place (the mapped read path): no view of the frame is made; `words` is
+// crc32c.ts's `wordsOf(store)`, or undefined on a big-endian machine.
+
+/** Whole index entries are this many 32-bit words; position is word 0, payloadBytes word 1. */
+export const INDEX_ENTRY_WORDS = INDEX_ENTRY_BYTES / 4
+
+export function indexWordsPosition(words: Uint32Array, relativeOffset: number): number {
+  return words[relativeOffset * INDEX_ENTRY_WORDS]!
+}
+
+export function indexWordsPayloadBytes(words: Uint32Array, relativeOffset: number): number {
+  return words[relativeOffset * INDEX_ENTRY_WORDS + 1]!
+}
+
+/**
+ * Whether `store` holds, at `position`, the whole frame of record `relativeOffset` with a payload of
+ * `payloadBytes` bytes, and (when `verifyChecksum`) whether its CRC-32C matches.
+ */
+export function frameInPlaceOk(
+  store: Uint8Array,
+  words: Int32Array | undefined,
+  position: number,
+  relativeOffset: number,
+  payloadBytes: number,
+  verifyChecksum: boolean,
+): boolean {
+  const end = position + FRAME_HEADER_BYTES + payloadBytes
+  if (position < FILE_HEADER_BYTES || end > store.length) return false
+  if (getU32(store, position + 8) !== relativeOffset || getU32(store, position + 4) !== payloadBytes) return false
+  if (!verifyChecksum) return true
+  const crc = words === undefined ? crc32cRange(store, position + 4, end) : crc32cWords(words, store, position + 4, end)
+  return crc === getU32(store, position)
+}
+
+/** The payload length of the frame at `position` of `store` (checked by frameInPlaceOk). */
+export function framePayloadBytesAt(store: Uint8Array, position: number): number {
+  return getU32(store, position + 4)
+}
+
+/** The timestamp of the frame at `position` of `store` (checked by frameInPlaceOk). */
+export function frameTimestampMsAt(store: Uint8Array, position: number): number {
+  return getU32(store, position + 20) * TWO_TO_32 + getU32(store, position + 16)
 }
 
 /** Accessors for a frame already checked by `Segment.read`. */

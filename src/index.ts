@@ -1,6 +1,6 @@
 /** seglog's public API. */
 export { SegmentedLog } from './segmented-log.js'
-export type { AppendOptions, LogRecord, RecordsOptions } from './segmented-log.js'
+export type { AppendOptions, LogRecord, RecordBatchesOptions, RecordsOptions } from './segmented-log.js'
 export type { PayloadSource } from './format.js'
 export { Segment } from './segment.js'
 export { Index } from './offset-index.js'
@@ -19,7 +19,7 @@ export type { BrokerShareGroupOptions, BrokerShareRecordRef } from './broker-sha
 export { Topic } from './topic.js'
 export type { TopicOptions, SendResult } from './topic.js'
 export { Partition } from './partition.js'
-export type { ConsumedRecord, PartitionRecordsOptions } from './partition.js'
+export type { ConsumedRecord, PartitionRecordBatchesOptions, PartitionRecordsOptions } from './partition.js'
 export type { ProducerRecord, Bytes } from './producer-record.js'
 export { ConsumerGroup } from './consumer-group.js'
 export type { ConsumerGroupOptions, PartitionLag } from './consumer-group.js'

@@ -262,6 +262,11 @@ export class Index {
     }
   }
 
+  /** A read-only index's entries when mapped or in memory (they never move); undefined otherwise. */
+  get fixedEntries(): Buffer | undefined {
+    return this.writable ? undefined : this.entries
+  }
+
   /** The entries without copying when they are in memory or mapped; read from the file otherwise. */
   entriesView(): Buffer {
     if (this.entries) return this.entries.subarray(0, this.entryCount * INDEX_ENTRY_BYTES)

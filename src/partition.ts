@@ -5,7 +5,8 @@
 import { LogError } from './errors.js'
 import { decodeEnvelope } from './format.js'
 import type { EncodedRecords, ProducerRecord } from './producer-record.js'
-import type { SegmentedLog } from './segmented-log.js'
+import { BatchFlattener } from './record-iterator.js'
+import { type SegmentedLog, checkScanOptions } from './segmented-log.js'
 
 export interface ConsumedRecord {
   topic: string
@@ -23,6 +24,11 @@ export interface PartitionRecordsOptions {
   to?: number
   follow?: boolean
   signal?: AbortSignal
+}
+
+export interface PartitionRecordBatchesOptions extends PartitionRecordsOptions {
+  /** Most records in one batch (default 1,024). */
+  maxRecords?: number
 }
 
 /** What a consumer reads from: a Partition, or a stand-in for a subscribed topic that is gone. */
@@ -113,25 +119,47 @@ export class Partition implements PartitionReader {
   }
 
   /** Records in offset order; with `follow`, waits for new ones until `signal` aborts. */
-  async *records(options: PartitionRecordsOptions = {}): AsyncGenerator<ConsumedRecord, void, undefined> {
+  records(options: PartitionRecordsOptions = {}): AsyncGenerator<ConsumedRecord, void, undefined> {
+    return new BatchFlattener(this.recordBatches(options), () => (options as PartitionRecordsOptions | undefined)?.signal?.aborted === true)
+  }
+
+  /**
+   * records() in arrays of up to `maxRecords` (default 1,024), the scan path (see
+   * SegmentedLog.recordBatches). A damaged record ends the batch before it and is thrown by the next.
+   */
+  async *recordBatches(options: PartitionRecordBatchesOptions = {}): AsyncGenerator<ConsumedRecord[], void, undefined> {
     if (!this.forwarded) {
-      for await (const record of this.logValue.records(options)) yield this.toConsumed(record.offset, record.timestampMs, record.value)
+      for await (const batch of this.logValue.recordBatches(options)) yield batch.map((r) => this.toConsumed(r.offset, r.timestampMs, r.value))
       return
     }
-    const { to, follow = false, signal } = options
+    const { to, follow = false, signal, maxRecords } = checkScanOptions(options)
     let offset = options.from ?? this.startOffset
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new LogError('INVALID_ARGUMENT', `from must be an offset, got ${String(offset)}`)
-    if (to !== undefined && (!Number.isSafeInteger(to) || to < 0)) throw new LogError('INVALID_ARGUMENT', `to must be an offset, got ${String(to)}`)
     for (;;) {
       if (signal?.aborted) return
       const end = Math.min(to ?? Infinity, this.highWatermark)
       while (offset < end) {
-        yield this.read(offset++)
+        const batch = this.readBatch(offset, Math.min(end, offset + maxRecords))
+        offset += batch.length
+        yield batch
         if (signal?.aborted) return
       }
       if ((to !== undefined && offset >= to) || !follow) return
       await this.waitForRecords(offset, signal)
     }
+  }
+
+  /** Records from `from` to `end` (exclusive), at least one; a damaged record ends the batch before it. */
+  private readBatch(from: number, end: number): ConsumedRecord[] {
+    const batch: ConsumedRecord[] = []
+    for (let offset = from; offset < end; offset++) {
+      try {
+        batch.push(this.read(offset))
+      } catch (error) {
+        if (batch.length === 0) throw error
+        break
+      }
+    }
+    return batch
   }
 
   /** Resolves when the high watermark passes `offset`, the handle closes, or `signal` aborts. */

@@ -8,6 +8,8 @@ import type { Segment } from './segment.js'
 export class SegmentCache {
   private readonly open = new Map<Segment, number>() // segment → mapped bytes
   private clock = 0
+  /** The segment of the last touch, when it is in `open`. */
+  private lastTouched: Segment | undefined
   private mapped = 0
 
   constructor(
@@ -18,9 +20,16 @@ export class SegmentCache {
   /** Records a use of `segment`, which the caller has just opened or read. O(1) unless it is new here. */
   touch(segment: Segment): void {
     segment.lastUse = ++this.clock
-    if (this.open.has(segment) || segment.isActive) return
+    // Reads in a row mostly hit one segment: skip the map lookup for the last one touched.
+    if (segment === this.lastTouched) return
+    if (segment.isActive) return
+    if (this.open.has(segment)) {
+      this.lastTouched = segment
+      return
+    }
     const mappedBytes = segment.mappedBytes
     this.open.set(segment, mappedBytes)
+    this.lastTouched = segment
     this.mapped += mappedBytes
     this.evict(segment)
   }
@@ -29,6 +38,7 @@ export class SegmentCache {
   forget(segment: Segment): void {
     const mappedBytes = this.open.get(segment)
     if (mappedBytes === undefined) return
+    if (segment === this.lastTouched) this.lastTouched = undefined
     this.open.delete(segment)
     this.mapped -= mappedBytes
   }
@@ -40,6 +50,7 @@ export class SegmentCache {
   closeAll(): void {
     for (const segment of this.open.keys()) segment.release()
     this.open.clear()
+    this.lastTouched = undefined
     this.mapped = 0
   }
 

@@ -25,10 +25,12 @@ import {
   frameChecksumOk,
   framePayloadBytes,
   frameRelativeOffset,
+  frameTimestampMs,
   segmentFileName,
 } from './format.js'
 import { FollowedTail } from './followed-tail.js'
 import { type MmapApi } from './mmap.js'
+import { type FrameRecord, MappedFrames } from './mapped-frames.js'
 import { Index, encodeIndexFile, entriesFormChain } from './offset-index.js'
 import { replaceWithPrefix, scanStore } from './recovery.js'
 import { writeAll, writeFileAtomic } from './fs-util.js'
@@ -77,6 +79,8 @@ export class Segment {
   lastUse = 0
   /** A reader's own index of another handle's active segment (read by pread; grows on refresh). */
   private tail: FollowedTail | undefined
+  /** Word views over the maps of a sealed, mapped segment: the fast read path (mapped-frames.ts). */
+  private frames: MappedFrames | undefined
 
   private constructor(
     readonly baseOffset: number,
@@ -335,6 +339,22 @@ export class Segment {
       index.close()
       this.index = this.rebuildIndex(canRepair, mmap)
     }
+    this.frames = this.mapFrames(store, this.index)
+  }
+
+  /** The fast read path when both files are mapped (or the index was rebuilt in memory). */
+  private mapFrames(store: Store, index: Index): MappedFrames | undefined {
+    const map = store.mappedFile
+    const entries = index.fixedEntries
+    if (map === undefined || entries === undefined) return undefined
+    // A rebuilt index may hold fewer entries than the segment has records (those past damage).
+    return MappedFrames.over({ store, index }, this.baseOffset, Math.min(index.count, this.recordCount), map, entries)
+  }
+
+  /** The fast read path, if the files it was made from are still the ones open. */
+  private get mappedFrames(): MappedFrames | undefined {
+    const frames = this.frames
+    return frames !== undefined && frames.storeOwner === this.store && frames.indexOwner === this.index ? frames : undefined
   }
 
   /** Closes a sealed segment's files; mapped views already handed out stay valid. */
@@ -347,12 +367,60 @@ export class Segment {
   }
 
   /**
+   * The checked payload of `offset`: readFrame without the header. Mapped segments check the frame
+   * in place and make one view, the payload's; damage is reported as readFrame reports it.
+   */
+  readPayload(offset: number, verifyChecksum: boolean, mmap: MmapApi | undefined, canRepair: boolean): Buffer {
+    const frames = this.mappedFrames
+    if (frames !== undefined) {
+      const position = frames.checkedPosition(offset - this.baseOffset, verifyChecksum)
+      if (position >= 0) return frames.payloadAt(position)
+    }
+    return this.readFrame(offset, verifyChecksum, mmap, canRepair).subarray(FRAME_HEADER_BYTES)
+  }
+
+  /** The checked record of `offset` with its timestamp, as readPayload reads it. */
+  readRecord(offset: number, verifyChecksum: boolean, mmap: MmapApi | undefined, canRepair: boolean): FrameRecord {
+    const frames = this.mappedFrames
+    if (frames !== undefined) {
+      const position = frames.checkedPosition(offset - this.baseOffset, verifyChecksum)
+      if (position >= 0) return { offset, timestampMs: frames.timestampMsAt(position), value: frames.payloadAt(position) }
+    }
+    const frame = this.readFrame(offset, verifyChecksum, mmap, canRepair)
+    return { offset, timestampMs: frameTimestampMs(frame), value: frame.subarray(FRAME_HEADER_BYTES) }
+  }
+
+  /**
+   * Appends to `into` the checked records from `from` up to `end` (exclusive) or this segment's
+   * end, whichever comes first; returns the next offset. Throws CORRUPT_RECORD at a damaged record
+   * when `into` got nothing yet; otherwise stops before it (the next call, starting there, throws).
+   */
+  readBatch(from: number, end: number, verifyChecksum: boolean, mmap: MmapApi | undefined, canRepair: boolean, into: FrameRecord[]): number {
+    const last = Math.min(end, this.nextOffset)
+    assert(from >= this.baseOffset && from < last, 'a batch starts inside the segment')
+    if (!this.store) this.openForRead(mmap, canRepair)
+    const lengthBefore = into.length
+    let offset = this.mappedFrames?.readBatch(from, last, verifyChecksum, into) ?? from
+    try {
+      for (; offset < last; offset++) {
+        const frame = this.readFrame(offset, verifyChecksum, mmap, canRepair)
+        into.push({ offset, timestampMs: frameTimestampMs(frame), value: frame.subarray(FRAME_HEADER_BYTES) })
+      }
+    } catch (error) {
+      if (into.length === lengthBefore) throw error
+    }
+    return offset
+  }
+
+  /**
    * The checked frame (header and payload) of `offset`. Mapped segments return a view of the map.
    * Throws CORRUPT_RECORD when the record is damaged; never returns damaged bytes.
    */
   readFrame(offset: number, verifyChecksum: boolean, mmap: MmapApi | undefined, canRepair: boolean): Buffer {
     const relativeOffset = offset - this.baseOffset
-    assert(relativeOffset >= 0 && relativeOffset < this.recordCount, `offset ${offset} not in segment ${this.baseOffset}`)
+    // Split and with constant messages: a template string here was built on every read.
+    assert(relativeOffset >= 0, 'offset below the segment')
+    assert(relativeOffset < this.recordCount, 'offset past the segment')
     if (!this.store) this.openForRead(mmap, canRepair)
     // The index was checked when the segment opened; a frame that does not match it is damage in
     // the store itself, whatever order records are read in.

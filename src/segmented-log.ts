@@ -28,6 +28,7 @@ import { GroupCommit } from './group-commit.js'
 import { DirectoryLock } from './lock.js'
 import { type LoadedLog, type RecoveryReport, listBases, loadForReader, loadForWriter, readCheckpoint, readerVisibleEnd } from './log-loader.js'
 import { type MmapApi, loadMmap, mmapLoadError } from './mmap.js'
+import { BatchFlattener } from './record-iterator.js'
 import { type ResolvedOptions, type SegmentedLogOptions, resolveOptions } from './options.js'
 import { Segment, type SealedDescriptors } from './segment.js'
 import { SegmentCache } from './segment-cache.js'
@@ -52,6 +53,24 @@ export interface RecordsOptions {
   follow?: boolean
   /** Ends the iteration (quietly) when aborted. */
   signal?: AbortSignal
+}
+
+export interface RecordBatchesOptions extends RecordsOptions {
+  /** Most records in one batch (default 1,024); a batch also ends where a segment ends. */
+  maxRecords?: number
+}
+
+const RECORD_BATCH_RECORDS_DEFAULT = 1024
+
+/** Checks the options of records() and recordBatches() (here and in Partition); fills in defaults. */
+export function checkScanOptions(options: RecordBatchesOptions): RecordBatchesOptions & { maxRecords: number } {
+  const { from, to, maxRecords = RECORD_BATCH_RECORDS_DEFAULT } = options
+  if (from !== undefined && (!Number.isSafeInteger(from) || from < 0)) throw new LogError('INVALID_ARGUMENT', `from must be an offset, got ${String(from)}`)
+  if (to !== undefined && (!Number.isSafeInteger(to) || to < 0)) throw new LogError('INVALID_ARGUMENT', `to must be an offset, got ${String(to)}`)
+  if (!Number.isSafeInteger(maxRecords) || maxRecords < 1) {
+    throw new LogError('INVALID_ARGUMENT', `maxRecords must be a positive integer, got ${String(maxRecords)}`)
+  }
+  return { ...options, maxRecords }
 }
 
 type State = 'open' | 'closing' | 'closed' | 'failed'
@@ -422,26 +441,38 @@ export class SegmentedLog {
 
   /** The bytes of the record at `offset`. Sealed segments return a zero-copy view of the map. */
   read(offset: number): Uint8Array {
-    return this.readFrame(offset).subarray(FRAME_HEADER_BYTES)
+    const segment = this.segmentToRead(offset)
+    const value = this.isReadOnly
+      ? this.readRacingWriter(segment, offset, true)
+      : segment.readPayload(offset, this.options.verifyChecksums, this.mmap, true)
+    if (!segment.isActive) this.cache.touch(segment)
+    return value
   }
 
   /** The record at `offset` with its timestamp. */
   readRecord(offset: number): LogRecord {
-    const frame = this.readFrame(offset)
+    const segment = this.segmentToRead(offset)
+    if (!this.isReadOnly) {
+      const record = segment.readRecord(offset, this.options.verifyChecksums, this.mmap, true)
+      if (!segment.isActive) this.cache.touch(segment)
+      return record
+    }
+    const frame = this.readRacingWriter(segment, offset, false)
+    if (!segment.isActive) this.cache.touch(segment)
     return { offset, timestampMs: frameTimestampMs(frame), value: frame.subarray(FRAME_HEADER_BYTES) }
   }
 
-  private readFrame(offset: number): Buffer {
+  /** The segment holding `offset`, once the offset is checked to be readable. */
+  private segmentToRead(offset: number): Segment {
     this.checkReadable()
     if (!Number.isSafeInteger(offset)) throw new LogError('INVALID_ARGUMENT', `offset must be a safe integer, got ${String(offset)}`)
-    if (offset >= this.computeEnd() && this.isReadOnly) this.refresh()
-    if (offset < this.start || offset >= this.computeEnd()) {
-      throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [${this.start}, ${this.computeEnd()})`, { offset })
+    let end = this.computeEnd()
+    if (offset >= end && this.isReadOnly) {
+      this.refresh()
+      end = this.computeEnd()
     }
-    const segment = this.segmentFor(offset)
-    const frame = this.isReadOnly ? this.readRacingWriter(segment, offset) : segment.readFrame(offset, this.options.verifyChecksums, this.mmap, true)
-    if (!segment.isActive) this.cache.touch(segment)
-    return frame
+    if (offset < this.start || offset >= end) throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [${this.start}, ${end})`, { offset })
+    return this.segmentFor(offset)
   }
 
   /**
@@ -449,12 +480,14 @@ export class SegmentedLog {
    * failure, look at the directory again: an offset that is gone is OFFSET_OUT_OF_RANGE; one still
    * there is read once more, and a second failure is real damage.
    */
-  private readRacingWriter(first: Segment, offset: number): Buffer {
+  private readRacingWriter(first: Segment, offset: number, payloadOnly: boolean): Buffer {
     let segment = first
     for (let attempt = 0; ; attempt++) {
       try {
         if (offset < segment.baseOffset || offset >= segment.nextOffset) throw new LogError('IO_ERROR', 'the view of the segments is stale')
-        return segment.readFrame(offset, this.options.verifyChecksums, this.mmap, false)
+        return payloadOnly
+          ? segment.readPayload(offset, this.options.verifyChecksums, this.mmap, false)
+          : segment.readFrame(offset, this.options.verifyChecksums, this.mmap, false)
       } catch (error) {
         if (attempt >= READER_RELOADS_MAX || !isReaderRace(error)) throw error
         // A full reload, not the incremental refresh: a truncate followed by appends past the old
@@ -471,25 +504,60 @@ export class SegmentedLog {
   /**
    * Records in offset order from `from` (default startOffset) up to `to` (exclusive) or the high
    * watermark; with `follow`, waits for new records until `signal` aborts. Damage is thrown.
+   * Reads ahead in batches (recordBatches), so the iteration's await costs once per batch inside.
    */
-  async *records(options: RecordsOptions = {}): AsyncGenerator<LogRecord, void, undefined> {
+  records(options: RecordsOptions = {}): AsyncGenerator<LogRecord, void, undefined> {
+    // Arguments are checked on the first next(), as an async generator would check them.
+    return new BatchFlattener(this.recordBatches(options), () => (options as RecordsOptions | undefined)?.signal?.aborted === true)
+  }
+
+  /**
+   * records() in arrays of up to `maxRecords` (default 1,024) records, each array from one segment:
+   * the scan path. Mapped segments are walked in place, each frame checked against its index entry
+   * and its CRC-32C. A damaged record ends the batch before it and is thrown by the next one.
+   */
+  async *recordBatches(options: RecordBatchesOptions = {}): AsyncGenerator<LogRecord[], void, undefined> {
     this.checkReadable()
-    const { to, follow = false, signal } = options
+    const { to, follow = false, signal, maxRecords } = checkScanOptions(options)
     let offset = options.from ?? this.start
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new LogError('INVALID_ARGUMENT', `from must be an offset, got ${String(offset)}`)
-    if (to !== undefined && (!Number.isSafeInteger(to) || to < 0)) throw new LogError('INVALID_ARGUMENT', `to must be an offset, got ${String(to)}`)
     for (;;) {
       if (signal?.aborted || this.state === 'closed') return
       if (this.isReadOnly) this.refresh()
       const end = Math.min(to ?? Infinity, this.highWatermark)
       while (offset < end) {
-        yield this.readRecord(offset)
-        offset++
+        const batch = this.readBatch(offset, Math.min(end, offset + maxRecords))
+        offset += batch.length
+        yield batch
         if (signal?.aborted) return
       }
       if ((to !== undefined && offset >= to) || !follow) return
       await this.waitForRecords(offset, signal)
     }
+  }
+
+  /**
+   * The checked records from `from` up to `end` (exclusive) or the end of `from`'s segment; at least
+   * one, else it throws. A damaged record ends the batch before it (or is thrown when it is first).
+   */
+  private readBatch(from: number, end: number): LogRecord[] {
+    const batch: LogRecord[] = []
+    const segment = this.segmentToRead(from)
+    if (this.isReadOnly) {
+      // A reader checks each record against a writer that may cut or delete files under it.
+      const last = Math.min(end, segment.nextOffset)
+      for (let offset = from; offset < last; offset++) {
+        try {
+          batch.push(this.readRecord(offset))
+        } catch (error) {
+          if (batch.length === 0) throw error
+          break
+        }
+      }
+      return batch
+    }
+    segment.readBatch(from, end, this.options.verifyChecksums, this.mmap, true, batch)
+    if (!segment.isActive) this.cache.touch(segment)
+    return batch
   }
 
   /** Resolves when the high watermark passes `offset`, the log closes, or `signal` aborts. */

@@ -109,6 +109,11 @@ export class Store {
     return this.logicalBytes
   }
 
+  /** The map of a sealed store (the whole file), or undefined when it is read by pread or writable. */
+  get mappedFile(): Buffer | undefined {
+    return this.map
+  }
+
   get mappedBytes(): number {
     return this.map ? this.map.length : 0
   }

@@ -2,6 +2,8 @@
  * The SegmentedLog contract: the same scenarios run unchanged against every read mode (sealed
  * segments memory-mapped, and read with pread). Each scenario owns a fresh disk-backed directory.
  */
+import fs from 'node:fs'
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { LogError, type LogErrorCode, SegmentedLog, type SegmentedLogOptions, mmapAvailable } from '../src/index.js'
 import { tempDir } from './helpers/temp-dir.js'
@@ -390,10 +392,131 @@ export function describeSegmentedLog(name: string, extraOptions: SegmentedLogOpt
         expect((await done).map((record) => record.offset)).toEqual([0, 1, 2])
       })
 
+      it('serves next() calls made before the previous one settled in order', async () => {
+        const log = await open(tempDir(), { segmentRecordsMax: 2 })
+        await appendRecords(log, 3)
+        const iterator = log.records()
+        const results = await Promise.all([iterator.next(), iterator.next(), iterator.next(), iterator.next()])
+        expect(results.map((result) => (result.done ? 'done' : result.value.offset))).toEqual([0, 1, 2, 'done'])
+      })
+
+      it('ends at return(), and later next() calls are done', async () => {
+        const log = await open(tempDir())
+        await appendRecords(log, 3)
+        const iterator = log.records()
+        expect((await iterator.next()).done).toBe(false)
+        expect((await iterator.return()).done).toBe(true)
+        expect((await iterator.next()).done).toBe(true)
+        const seen = []
+        for await (const record of log.records()) {
+          seen.push(record.offset)
+          if (seen.length === 2) break
+        }
+        expect(seen).toEqual([0, 1])
+      })
+
       it('with an already aborted signal yields nothing', async () => {
         const log = await open(tempDir())
         await appendRecords(log, 3)
         expect(await collect(log.records({ follow: true, signal: AbortSignal.abort() }))).toEqual([])
+      })
+    })
+
+    describe('recordBatches', () => {
+      type Batch = { offset: number; timestampMs: number; value: Uint8Array }[]
+      async function batchesOf(iterable: AsyncIterable<Batch>): Promise<number[][]> {
+        const seen: number[][] = []
+        for await (const batch of iterable) {
+          for (const record of batch) expect(text(record.value)).toBe(text(recordFor(record.offset)))
+          seen.push(batch.map((record) => record.offset))
+        }
+        return seen
+      }
+
+      /** A log of 7 records whose sealed first segment [0, 6) has record `damaged` flipped on disk. */
+      async function logWithDamagedRecord(damaged: number): Promise<SegmentedLog> {
+        const dir = tempDir()
+        const writer = await open(dir, { segmentRecordsMax: 6 })
+        await appendRecords(writer, 7)
+        await writer.close()
+        const store = path.join(dir, '00000000000000000000.log')
+        const bytesOnDisk = fs.readFileSync(store)
+        bytesOnDisk[FILE_HEADER_BYTES + damaged * (FRAME_HEADER_BYTES + 10) + FRAME_HEADER_BYTES + 1]! ^= 0xff
+        fs.writeFileSync(store, bytesOnDisk)
+        return open(dir, { segmentRecordsMax: 6 })
+      }
+
+      it('hands out the records of records() in arrays of at most maxRecords, none across a segment end', async () => {
+        const log = await open(tempDir(), { segmentRecordsMax: 4 })
+        await appendRecords(log, 10)
+        expect(await batchesOf(log.recordBatches({ maxRecords: 3 }))).toEqual([[0, 1, 2], [3], [4, 5, 6], [7], [8, 9]])
+        expect(await batchesOf(log.recordBatches({ from: 5, to: 9 }))).toEqual([[5, 6, 7], [8]])
+        const flattened = []
+        for await (const batch of log.recordBatches()) flattened.push(...batch)
+        const iterated = []
+        for await (const record of log.records()) iterated.push(record)
+        expect(flattened).toEqual(iterated)
+        expect(await batchesOf(log.recordBatches({ from: 10 }))).toEqual([])
+      })
+
+      it.each([0, -1, 1.5, Number.NaN, '10'])('refuses maxRecords %s with INVALID_ARGUMENT', async (maxRecords) => {
+        const log = await open(tempDir())
+        await appendRecords(log, 2)
+        expect(await rejectedCode(() => batchesOf(log.recordBatches({ maxRecords: maxRecords as number })))).toBe('INVALID_ARGUMENT')
+      })
+
+      it('with follow, hands out new appends as they come and ends when the signal aborts', async () => {
+        const log = await open(tempDir())
+        await appendRecords(log, 2)
+        const controller = new AbortController()
+        const iterator = log.recordBatches({ follow: true, signal: controller.signal })[Symbol.asyncIterator]()
+        const first = await iterator.next()
+        expect(first.done ? [] : first.value.map((record) => record.offset)).toEqual([0, 1])
+        const next = iterator.next()
+        await sleep(10)
+        await log.appendBatch([recordFor(2), recordFor(3), recordFor(4)])
+        const second = await next
+        expect(second.done ? [] : second.value.map((record) => record.offset)).toEqual([2, 3, 4])
+        const pending = iterator.next()
+        controller.abort()
+        expect((await pending).done).toBe(true)
+      })
+
+      it('throws a damaged record after a batch of the intact ones before it, and never skips it', async () => {
+        const log = await logWithDamagedRecord(3)
+        const seen: number[][] = []
+        let thrown: unknown
+        try {
+          for await (const batch of log.recordBatches()) seen.push(batch.map((record) => record.offset))
+        } catch (error) {
+          thrown = error
+        }
+        expect(seen).toEqual([[0, 1, 2]])
+        expect(codeOf(thrown)).toBe('CORRUPT_RECORD')
+        expect(await rejectedCode(() => batchesOf(log.recordBatches({ from: 3 })))).toBe('CORRUPT_RECORD')
+        expect(await batchesOf(log.recordBatches({ from: 4 }))).toEqual([[4, 5], [6]])
+      })
+
+      it('makes records() yield the intact records before a damaged one, then throw', async () => {
+        const log = await logWithDamagedRecord(0)
+        expect(await rejectedCode(() => collect(log.records()))).toBe('CORRUPT_RECORD')
+        const late = await logWithDamagedRecord(4)
+        const seen: number[] = []
+        expect(await rejectedCode(async () => {
+          for await (const record of late.records()) seen.push(record.offset)
+        })).toBe('CORRUPT_RECORD')
+        expect(seen).toEqual([0, 1, 2, 3])
+      })
+
+      it("gives a readOnly reader the writer's records up to its high watermark", async () => {
+        const dir = tempDir()
+        const writer = await open(dir, { segmentRecordsMax: 4 })
+        await appendRecords(writer, 6)
+        const reader = await open(dir, { readOnly: true })
+        await appendRecords(writer, 3)
+        reader.refresh()
+        expect(reader.highWatermark).toBe(9)
+        expect(await batchesOf(reader.recordBatches({ maxRecords: 3 }))).toEqual([[0, 1, 2], [3], [4, 5, 6], [7], [8]])
       })
     })
 

@@ -118,6 +118,7 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
         { job: job({ ...scanCommon, id: 'scan/raw', system: 'raw 1 MiB readSync chunks, frame walk + CRC32C [baseline]', kind: 'rawScan' }) },
         { job: job({ ...scanCommon, id: 'scan/records', system: 'seglog records() (for await)', kind: 'seglogScanRecords', baseline: 'scan/raw' }) },
         { job: job({ ...scanCommon, id: 'scan/read-loop', system: 'seglog read(offset) loop', kind: 'seglogScanRead', baseline: 'scan/raw' }) },
+        { job: job({ ...scanCommon, id: 'scan/batches', system: 'seglog recordBatches() (for await per batch)', kind: 'seglogScanBatches', baseline: 'scan/raw' }) },
       )
     }
     const base = exponent(sizes.growthBaseRecords)

@@ -119,6 +119,7 @@ function peerTargets(get, rows) {
   check('random reads (mmap) vs LMDB fastest', 'read/seglog-mmap', ['read/lmdb', 'read/lmdb-get'], 2)
   check('random reads (mmap) vs SQLite', 'read/seglog-mmap', ['read/sqlite'], 8)
   check('sequential scans vs LMDB', 'scan/records', ['scan/lmdb'], 4)
+  check('sequential scans (recordBatches) vs LMDB', 'scan/batches', ['scan/lmdb'], 4)
   const peerRows = rows.filter((row) => row.ratio.toId !== row.id && /\/(lmdb|sqlite|btree)/.test(row.id))
   for (const row of peerRows) {
     const value = row.ratio.value ? 1 / row.ratio.value : null

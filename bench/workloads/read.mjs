@@ -141,6 +141,25 @@ export async function seglogScanRecords({ fixture, recordsPerRound, rounds }) {
   return { ...result, info }
 }
 
+export async function seglogScanBatches({ fixture, recordsPerRound, rounds }) {
+  const log = await SegmentedLog.open(fixture.dir, { sync: 'never' })
+  const result = await scanRounds('seglog recordBatches()', { recordsPerRound, rounds }, async () => {
+    let seen = 0
+    let touched = 0
+    for await (const batch of log.recordBatches({ from: 0, to: recordsPerRound })) {
+      for (const record of batch) {
+        touched += record.value[0]
+        seen++
+      }
+    }
+    sink += touched
+    return seen
+  })
+  const info = segmentStates(log, fixture.records)
+  await log.close()
+  return { ...result, info }
+}
+
 export async function seglogScanRead({ fixture, recordsPerRound, rounds }) {
   const log = await SegmentedLog.open(fixture.dir, { sync: 'never' })
   const result = await scanRounds('seglog read() loop', { recordsPerRound, rounds }, () => {
