@@ -2,14 +2,18 @@
 /**
  * A bounded HTTP load client for seglog's HTTP broker (used by test/http-load.test.ts and
  * bench/workloads/http.mjs, always in a process of its own): `connections` keep-alive connections
- * each send produce requests of `batch` JSON records (base64 values of `valueBytes` bytes) back to
- * back until `requests` requests were answered or `timeLimitMs` passed. Prints one JSON line:
- * { requests, records, non2xx, errors, elapsedMs, recordsPerSec, p50Us, p99Us }.
+ * each send produce requests of `batch` records (`valueBytes`-byte values) back to back until
+ * `requests` requests were answered or `timeLimitMs` passed. `format`: `json` (base64 key and value,
+ * the default), `utf8` (JSON with `encoding: 'utf8'`) or `binary` (application/vnd.seglog.batch, built
+ * with seglog/http's encodeBatch). The body is built once and reused. Prints one JSON line:
+ * { requests, records, non2xx, errors, elapsedMs, recordsPerSec, p50Us, p99Us, clientCpuMs }
+ * (clientCpuMs: this process's own CPU time while sending, so its share of the cores can be reported).
  *
  * Usage: node http-load-client.mjs --url=http://127.0.0.1:PORT --topic=T [--connections=8]
- *        [--requests=400] [--batch=100] [--valueBytes=100] [--timeLimitMs=30000] [--token=...]
+ *        [--requests=400] [--batch=100] [--valueBytes=100] [--timeLimitMs=30000] [--token=...] [--format=json|utf8|binary]
  */
 import http from 'node:http'
+import { BATCH_CONTENT_TYPE, encodeBatch } from '../../dist/http/index.js'
 
 const args = Object.fromEntries(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=')).map(([k, ...v]) => [k, v.join('=')]))
 const url = new URL(args.url)
@@ -24,10 +28,20 @@ const hardStop = setTimeout(() => {
 }, timeLimitMs + 10_000)
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: connections })
-const value = Buffer.alloc(valueBytes, 0x61).toString('base64')
-const body = JSON.stringify({ records: Array.from({ length: batch }, (_, i) => ({ key: Buffer.from(`key-${i}`).toString('base64'), value })) })
-const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+const format = args.format ?? 'json'
+const { body, contentType } = requestBody(format)
+const headers = { 'content-type': contentType, 'content-length': body.length }
 if (args.token) headers.authorization = `Bearer ${args.token}`
+
+/** The one body every request sends, as bytes. */
+function requestBody(format) {
+  const value = Buffer.alloc(valueBytes, 0x61)
+  const keys = Array.from({ length: batch }, (_, i) => Buffer.from(`key-${i}`))
+  if (format === 'binary') return { body: encodeBatch(keys.map((key) => ({ key, value }))), contentType: BATCH_CONTENT_TYPE }
+  if (format === 'utf8') return { body: Buffer.from(JSON.stringify({ encoding: 'utf8', records: keys.map((key) => ({ key: key.toString('utf8'), value: value.toString('utf8') })) })), contentType: 'application/json' }
+  if (format !== 'json') throw new Error(`unknown --format=${format}`)
+  return { body: Buffer.from(JSON.stringify({ records: keys.map((key) => ({ key: key.toString('base64'), value: value.toString('base64') })) })), contentType: 'application/json' }
+}
 
 function produce() {
   return new Promise((resolve) => {
@@ -49,6 +63,7 @@ let non2xx = 0
 let errors = 0
 let acknowledgedRecords = 0
 let firstProblem
+const cpuStarted = process.cpuUsage()
 const started = performance.now()
 const deadline = started + timeLimitMs
 
@@ -68,10 +83,12 @@ async function loop() {
 
 await Promise.all(Array.from({ length: connections }, loop))
 const elapsedMs = performance.now() - started
+const cpu = process.cpuUsage(cpuStarted)
+const clientCpuMs = (cpu.user + cpu.system) / 1000
 latenciesUs.sort((a, b) => a - b)
 const at = (q) => latenciesUs[Math.min(latenciesUs.length - 1, Math.floor(q * latenciesUs.length))] ?? NaN
 clearTimeout(hardStop)
 agent.destroy()
 process.stdout.write(
-  `${JSON.stringify({ requests: answered, records: acknowledgedRecords, non2xx, errors, elapsedMs, recordsPerSec: acknowledgedRecords / (elapsedMs / 1000), p50Us: at(0.5), p99Us: at(0.99), firstProblem, ...('samples' in args ? { latenciesUs } : {}) })}\n`,
+  `${JSON.stringify({ requests: answered, records: acknowledgedRecords, non2xx, errors, elapsedMs, recordsPerSec: acknowledgedRecords / (elapsedMs / 1000), p50Us: at(0.5), p99Us: at(0.99), clientCpuMs, bodyBytes: body.length, firstProblem, ...('samples' in args ? { latenciesUs } : {}) })}\n`,
 )

@@ -3,11 +3,13 @@
  *
  * - baseline: `Topic.sendBatch` of 100 records (8-byte key, 100 B value, 1 partition, sync 'never')
  *   through a Broker in this process, one batch awaited after the other.
- * - produce: the same records as JSON (base64 key and value) over HTTP to a BrokerServer in this
+ * - produce: the same records as JSON (base64 key and value; or `format: 'utf8'`, JSON text; or
+ *   `format: 'binary'`, application/vnd.seglog.batch) over HTTP to a BrokerServer in this
  *   process, from a load client in a process of its own (bench/lib/http-load-client.mjs: keep-alive
  *   connections, each sending the next batch when its answer came). A round is one client run; its
  *   time is the client's own (from the first request to the last answer), so process start-up is not
- *   counted. Latency is per request (send to answer), merged over rounds.
+ *   counted. Latency is per request (send to answer), merged over rounds. info.clientCpuShare is
+ *   the client's CPU time over its elapsed time (of the 2 cores it competes for: 1.0 = one core).
  * - floor (diagnostic): the same client against a bare node:http server that only reads the body,
  *   JSON.parses it and answers the same small JSON: what node's HTTP and JSON cost on this machine
  *   with no seglog at all, the ceiling of any HTTP front written on node:http.
@@ -55,13 +57,13 @@ export async function httpInProcessSendBatch({ dir, rounds, recordsPerRound, bat
   return measured
 }
 
-/** HTTP produce of JSON batches from a load client process; rounds timed by the client. */
-export async function httpProduce({ dir, rounds, recordsPerRound, batch, valueBytes, connections }) {
+/** HTTP produce of batches (`format`: json, utf8 or binary) from a load client process; rounds timed by the client. */
+export async function httpProduce({ dir, rounds, recordsPerRound, batch, valueBytes, connections, format = 'json' }) {
   const { broker } = await openTopic(dir)
   const server = createBrokerServer(broker, { auth: 'none' })
   const { url } = await server.listen({ host: '127.0.0.1', port: 0 })
   try {
-    return await clientRounds({ url, rounds, recordsPerRound, batch, valueBytes, connections })
+    return await clientRounds({ url, rounds, recordsPerRound, batch, valueBytes, connections, format })
   } finally {
     await server.close()
     await broker.close()
@@ -89,21 +91,27 @@ export async function httpFloor({ rounds, recordsPerRound, batch, valueBytes, co
 }
 
 /** One load-client process per round (plus a warmup round); throughput and latency as the client measured them. */
-async function clientRounds({ url, rounds, recordsPerRound, batch, valueBytes, connections }) {
+async function clientRounds({ url, rounds, recordsPerRound, batch, valueBytes, connections, format = 'json' }) {
   const latency = new LatencyRecorder()
   const opsPerSec = []
   const roundMs = []
+  let clientCpuMs = 0
+  let elapsedMs = 0
+  let bodyBytes = 0
   for (let round = -1; round < rounds; round++) {
-    const args = [CLIENT, `--url=${url}`, '--topic=load', `--connections=${connections}`, `--requests=${recordsPerRound / batch}`, `--batch=${batch}`, `--valueBytes=${valueBytes}`, '--timeLimitMs=120000', '--samples']
+    const args = [CLIENT, `--url=${url}`, '--topic=load', `--connections=${connections}`, `--requests=${recordsPerRound / batch}`, `--batch=${batch}`, `--valueBytes=${valueBytes}`, `--format=${format}`, '--timeLimitMs=120000', '--samples']
     const { stdout } = await run(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 })
     const report = JSON.parse(stdout)
     if (report.errors !== 0 || report.non2xx !== 0 || report.records !== recordsPerRound) throw new Error(`load client: ${JSON.stringify({ ...report, latenciesUs: undefined })}`)
     if (round < 0) continue // warmup
     opsPerSec.push(report.recordsPerSec)
     roundMs.push(report.elapsedMs)
+    clientCpuMs += report.clientCpuMs
+    elapsedMs += report.elapsedMs
+    bodyBytes = report.bodyBytes
     for (const us of report.latenciesUs) latency.add(us)
   }
-  return { opsPerSec, roundMs, opsPerRound: opsPerSec.map(() => recordsPerRound), ...latency.percentiles(), info: { connections, batch, clientProcess: true } }
+  return { opsPerSec, roundMs, opsPerRound: opsPerSec.map(() => recordsPerRound), ...latency.percentiles(), info: { connections, batch, format, bodyBytes, clientProcess: true, clientCpuShare: Number((clientCpuMs / elapsedMs).toFixed(3)) } }
 }
 
 /** SSE delivery latency: send one record in-process, wait for its event on the follow stream. */

@@ -3,6 +3,7 @@
  * docs/openapi.json (a test checks that the two agree). Built from one table of endpoints so each
  * endpoint is written once: path, method, permission, summary, body and answer schemas.
  */
+import { BATCH_CONTENT_TYPE } from './batch-format.js'
 
 type Schema = Record<string, unknown>
 
@@ -51,6 +52,8 @@ interface Endpoint {
   body?: Schema | 'raw'
   ok: [number, Schema | 'raw' | 'sse' | undefined]
   query?: string[]
+  /** The body may also be a binary batch (batch-format.ts). */
+  batch?: boolean
 }
 
 const ENDPOINTS: Endpoint[] = [
@@ -58,7 +61,7 @@ const ENDPOINTS: Endpoint[] = [
   { method: 'post', path: '/topics', summary: 'Create a topic', permission: 'admin', body: obj({ name: str, partitions: { type: 'integer', minimum: 1 } }, ['name']), ok: [201, ref('Topic')] },
   { method: 'get', path: '/topics/{topic}', summary: 'Describe a topic: partitions, offsets, sizes', permission: 'any', ok: [200, ref('Topic')] },
   { method: 'delete', path: '/topics/{topic}', summary: 'Delete a topic and its groups', permission: 'admin', ok: [204, undefined] },
-  { method: 'post', path: '/topics/{topic}/records', summary: 'Produce one record or a batch (JSON), or one raw record (any other content type; Seglog-Key, Seglog-Partition, Seglog-Timestamp, Seglog-Header-* headers)', permission: 'produce', body: ref('ProduceBody'), ok: [200, obj({ offsets: { type: 'array', items: ref('SendResult') } })] },
+  { method: 'post', path: '/topics/{topic}/records', summary: 'Produce one record or a batch (JSON), a binary batch (application/vnd.seglog.batch, docs/http.md), or one raw record (any other content type; Seglog-Key, Seglog-Partition, Seglog-Timestamp, Seglog-Header-* headers)', permission: 'produce', body: ref('ProduceBody'), batch: true, ok: [200, obj({ offsets: { type: 'array', items: ref('SendResult') } })] },
   { method: 'get', path: '/topics/{topic}/partitions/{partition}/records', summary: 'Read records from an offset', permission: 'consume', query: ['from', 'max', 'encoding'], ok: [200, obj({ records: { type: 'array', items: ref('Record') }, nextOffset: int, highWatermark: int })] },
   { method: 'get', path: '/topics/{topic}/partitions/{partition}/records/{offset}', summary: 'Read one record raw (value as the body, the rest in Seglog-* headers)', permission: 'consume', ok: [200, 'raw'] },
   { method: 'get', path: '/topics/{topic}/partitions/{partition}/follow', summary: 'Follow a partition (Server-Sent Events, id = offset; Last-Event-ID resumes)', permission: 'consume', query: ['from', 'encoding'], ok: [200, 'sse'] },
@@ -98,6 +101,7 @@ function operation(endpoint: Endpoint): Record<string, unknown> {
   for (const code of ['400', '401', '403', '404', '409', '413', '416', '429', '503']) responses[code] = { $ref: '#/components/responses/Error' }
   const op: Record<string, unknown> = { summary: endpoint.summary, description: `Permission: ${endpoint.permission}.`, parameters: [...pathParams, ...queryParams], responses }
   if (endpoint.body) op.requestBody = { required: endpoint.body === 'raw', content: content(endpoint.body) }
+  if (endpoint.batch) (op.requestBody as { content: Record<string, unknown> }).content[BATCH_CONTENT_TYPE] = { schema: { type: 'string', format: 'binary', description: "A binary batch: magic 'SLB1', recordCount u32, records (docs/http.md)" } }
   return op
 }
 

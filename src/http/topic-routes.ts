@@ -1,15 +1,18 @@
 /**
- * Topic endpoints: create, list, describe, delete; produce (JSON single or batch, or one raw
- * record); read a range, read one record raw; follow a partition (SSE). Permissions: `admin`
+ * Topic endpoints: create, list, describe, delete; produce (JSON single or batch, a binary batch,
+ * or one raw record); read a range, read one record raw; follow a partition (SSE). Permissions: `admin`
  * creates and deletes, `produce` produces, `consume` reads and follows; listing shows the topics
  * the caller holds any permission on, describing needs any permission on the topic.
  */
+import type { IncomingMessage } from 'node:http'
 import { LogError } from '../errors.js'
 import type { Partition } from '../partition.js'
+import type { ProducerRecord } from '../producer-record.js'
 import type { Topic } from '../topic.js'
 import { type Principal, requirePermission } from './auth.js'
 import { HttpError } from './errors.js'
 import type { HttpLimits } from './limits.js'
+import { BATCH_CONTENT_TYPE, decodeBatch } from './batch-format.js'
 import { offsetRuns, parseEncoding, parseProduceBody, parseRawRecord, recordToJson, sendRawRecord } from './records-json.js'
 import { fieldInteger, isJson, onlyFields, parseInteger, queryInteger, readBody, readJsonObject } from './request.js'
 import { type Call, type Router, sendJson } from './router.js'
@@ -35,6 +38,19 @@ function checkStart(partition: Partition, offset: number): void {
   if (offset < partition.startOffset || offset > partition.highWatermark) {
     throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [${partition.startOffset}, ${partition.highWatermark}] of ${partition.topic}/${partition.id}`, { offset })
   }
+}
+
+/** A produce request's records: a JSON body, a binary batch (batch-format.ts), or one raw record. */
+async function produceRecords(req: IncomingMessage, limits: HttpLimits): Promise<ProducerRecord[]> {
+  if (isJson(req)) return parseProduceBody(await readJsonObject(req, limits.bodyBytesMax), limits.recordsPerRequestMax)
+  const body = await readBody(req, limits.bodyBytesMax)
+  if (isBatch(req)) return decodeBatch(body, limits.recordsPerRequestMax)
+  return [parseRawRecord(req, body)]
+}
+
+function isBatch(req: IncomingMessage): boolean {
+  const type = req.headers['content-type']
+  return type !== undefined && type.toLowerCase().startsWith(BATCH_CONTENT_TYPE) && (type.length === BATCH_CONTENT_TYPE.length || /^[\s;]/.test(type.slice(BATCH_CONTENT_TYPE.length)))
 }
 
 export function addTopicRoutes(router: Router, topics: TopicAccess, streams: StreamHub, limits: HttpLimits): void {
@@ -71,7 +87,7 @@ export function addTopicRoutes(router: Router, topics: TopicAccess, streams: Str
   router.add('POST', '/topics/:topic/records', async ({ req, res, params, principal }) => {
     requirePermission(principal, 'produce', params.topic!)
     const topic = await topics.open(params.topic!)
-    const records = isJson(req) ? parseProduceBody(await readJsonObject(req, limits.bodyBytesMax), limits.recordsPerRequestMax) : [parseRawRecord(req, await readBody(req, limits.bodyBytesMax))]
+    const records = await produceRecords(req, limits)
     const results = records.length === 1 ? [await topic.send(records[0]!)] : await topic.sendBatch(records)
     sendJson(res, 200, { count: results.length, offsets: offsetRuns(results) })
   })
