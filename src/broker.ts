@@ -79,6 +79,15 @@ export class Broker {
     return topic
   }
 
+  /**
+   * Whether this handle holds topic `name` open (or is opening it). An open topic exists: only
+   * deleteTopic removes one, and it closes this handle's copy first (another handle's delete is
+   * refused with LOCKED while this one holds it). The HTTP layer uses it to skip a stat per request.
+   */
+  holdsOpen(name: string): boolean {
+    return this.open.has(name)
+  }
+
   /** Names of the topics present in the directory (created by any handle), sorted. */
   topics(): string[] {
     this.checkOpen()

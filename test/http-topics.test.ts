@@ -42,6 +42,16 @@ describe('seglog/http topics', () => {
     expect([gone.status, gone.json.error.code]).toEqual([404, 'UNKNOWN_TOPIC'])
   })
 
+  it('sees a topic deleted or created through the library broker itself', async () => {
+    const f = await withTopic()
+    expect((await f.call('POST', '/topics/events/records', { json: { records: [{ value: b64('a') }] } })).status).toBe(200)
+    await f.broker.deleteTopic('events')
+    const gone = await f.call('POST', '/topics/events/records', { json: { records: [{ value: b64('b') }] } })
+    expect([gone.status, gone.json.error.code]).toEqual([404, 'UNKNOWN_TOPIC'])
+    await f.broker.topic('later')
+    expect((await f.call('POST', '/topics/later/records', { json: { records: [{ value: b64('c') }] } })).json.count).toBe(1)
+  })
+
   it('produces one record and a batch as JSON, and reads them back by offset', async () => {
     const f = await withTopic()
     const one = await f.call('POST', '/topics/events/records', { json: { key: b64('k1'), value: b64('first'), headers: { model: b64('v3') } } })

@@ -1,8 +1,9 @@
 /**
  * The broker's topics as the HTTP layer sees them: a topic must exist before it is produced to or
- * read (Broker.topic would create it: over HTTP only `POST /topics` creates). Existence is one
- * `stat` of `<dir>/<name>/topic.json` (topics created by other processes are found too), and
- * names are checked by the broker's rule first, so a name is always one safe path component.
+ * read (Broker.topic would create it: over HTTP only `POST /topics` creates). A topic the broker
+ * holds open exists; any other costs one `stat` of `<dir>/<name>/topic.json` (so topics created by
+ * other processes are found too). Names are
+ * checked by the broker's rule first, so a name is always one safe path component.
  * Deleting a topic first tells the listeners (open streams and sessions on it end).
  */
 import fs from 'node:fs'
@@ -27,8 +28,10 @@ export class TopicAccess {
   constructor(readonly broker: Broker) {}
 
   exists(name: string): boolean {
-    checkTopicName(name) // no cache: a library caller may delete a topic through the broker itself
-    return fs.existsSync(path.join(this.broker.dir, name, TOPIC_METADATA_FILE))
+    checkTopicName(name)
+    // A topic the broker holds open exists (its deleteTopic closes it first); any other is one stat
+    // of its metadata file, so topics created by other processes are found too.
+    return this.broker.holdsOpen(name) || fs.existsSync(path.join(this.broker.dir, name, TOPIC_METADATA_FILE))
   }
 
   /** The existing topic `name`; UNKNOWN_TOPIC if there is none. */
