@@ -36,6 +36,15 @@ describe('seglog/http load', () => {
     const topic = (await fixture.call('GET', '/topics/load')).json
     expect(topic.partitions.reduce((sum: number, p: { highWatermark: number }) => sum + p.highWatermark, 0)).toBe(40_000)
   })
+
+  it('answers binary batches from 8 raw-socket connections (the bench client) with no error, and keeps every record', async () => {
+    fixture = await startFixture()
+    expect((await fixture.call('POST', '/topics', { json: { name: 'raw', partitions: 2 } })).status).toBe(201)
+    const { stdout } = await run(process.execPath, [CLIENT, `--url=${fixture.url}`, '--topic=raw', '--connections=8', '--requests=200', '--batch=100', '--format=binary', '--transport=raw', '--timeLimitMs=30000'], { timeout: 60_000 })
+    expect(JSON.parse(stdout)).toMatchObject({ requests: 200, records: 20_000, non2xx: 0, errors: 0 })
+    const topic = (await fixture.call('GET', '/topics/raw')).json
+    expect(topic.partitions.reduce((sum: number, p: { highWatermark: number }) => sum + p.highWatermark, 0)).toBe(20_000)
+  })
 })
 
 /** Starts `seglog serve` and resolves with its URL once it listens. */

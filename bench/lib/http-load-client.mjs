@@ -5,14 +5,19 @@
  * each send produce requests of `batch` records (`valueBytes`-byte values) back to back until
  * `requests` requests were answered or `timeLimitMs` passed. `format`: `json` (base64 key and value,
  * the default), `utf8` (JSON with `encoding: 'utf8'`) or `binary` (application/vnd.seglog.batch, built
- * with seglog/http's encodeBatch). The body is built once and reused. Prints one JSON line:
+ * with seglog/http's encodeBatch). The body is built once and reused. `transport`: `node` (node:http's
+ * agent and parser, the default) or `raw` (each connection a plain TCP socket writing the request,
+ * serialized once, and reading the answer with a minimal HTTP/1.1 response parser: a load generator
+ * that leaves most of the 2 cores to the server, as wrk or autocannon do). Prints one JSON line:
  * { requests, records, non2xx, errors, elapsedMs, recordsPerSec, p50Us, p99Us, clientCpuMs }
  * (clientCpuMs: this process's own CPU time while sending, so its share of the cores can be reported).
  *
  * Usage: node http-load-client.mjs --url=http://127.0.0.1:PORT --topic=T [--connections=8]
  *        [--requests=400] [--batch=100] [--valueBytes=100] [--timeLimitMs=30000] [--token=...] [--format=json|utf8|binary]
+ *        [--transport=node|raw]
  */
 import http from 'node:http'
+import net from 'node:net'
 import { BATCH_CONTENT_TYPE, encodeBatch } from '../../dist/http/index.js'
 
 const args = Object.fromEntries(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=')).map(([k, ...v]) => [k, v.join('=')]))
@@ -43,7 +48,8 @@ function requestBody(format) {
   return { body: Buffer.from(JSON.stringify({ records: keys.map((key) => ({ key: key.toString('base64'), value: value.toString('base64') })) })), contentType: 'application/json' }
 }
 
-function produce() {
+/** One request over node:http's agent: resolves to the answer's status and text. */
+function produceNode() {
   return new Promise((resolve) => {
     const req = http.request({ agent, host: url.hostname, port: url.port, method: 'POST', path: `/topics/${args.topic}/records`, headers }, (res) => {
       let text = ''
@@ -55,6 +61,52 @@ function produce() {
     req.end(body)
   })
 }
+
+/**
+ * A keep-alive connection on a plain socket: `send()` writes the serialized request and resolves to
+ * the answer's status and text. Understands what the broker answers (a status line, headers with
+ * content-length, a body); anything else fails the request with status 0.
+ */
+function rawConnection() {
+  const head = Object.entries({ host: url.host, ...headers, connection: 'keep-alive' }).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  const request = Buffer.concat([Buffer.from(`POST /topics/${args.topic}/records HTTP/1.1\r\n${head}\r\n`, 'latin1'), body])
+  const socket = net.connect({ host: url.hostname, port: Number(url.port) })
+  socket.setNoDelay(true)
+  let buffered = Buffer.alloc(0)
+  let pending
+  const fail = (error) => {
+    if (pending) pending({ status: 0, text: String(error) })
+    pending = undefined
+  }
+  socket.on('error', fail)
+  socket.on('close', () => fail(new Error('connection closed')))
+  socket.on('data', (chunk) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
+    const headEnd = buffered.indexOf('\r\n\r\n')
+    if (headEnd < 0) return
+    const headText = buffered.toString('latin1', 0, headEnd)
+    const length = /\r\ncontent-length: *(\d+)/i.exec(headText)
+    if (!length) return fail(new Error(`answer without content-length: ${headText.slice(0, 200)}`))
+    const end = headEnd + 4 + Number(length[1])
+    if (buffered.length < end) return
+    const status = Number(headText.slice(9, 12))
+    const text = buffered.toString('utf8', headEnd + 4, end)
+    buffered = buffered.subarray(end)
+    const done = pending
+    pending = undefined
+    done?.({ status, text })
+  })
+  return {
+    send: () => new Promise((resolve) => {
+      pending = resolve
+      socket.write(request)
+    }),
+    close: () => socket.destroy(),
+  }
+}
+
+const transport = args.transport ?? 'node'
+if (transport !== 'node' && transport !== 'raw') throw new Error(`unknown --transport=${transport}`)
 
 const latenciesUs = []
 let sent = 0
@@ -68,6 +120,8 @@ const started = performance.now()
 const deadline = started + timeLimitMs
 
 async function loop() {
+  const connection = transport === 'raw' ? rawConnection() : undefined
+  const produce = connection ? connection.send : produceNode
   while (sent < requests && performance.now() < deadline) {
     sent++
     const t0 = performance.now()
@@ -79,6 +133,7 @@ async function loop() {
     else acknowledgedRecords += JSON.parse(text).count
     if ((status === 0 || status > 299) && firstProblem === undefined) firstProblem = `${status} ${text.slice(0, 200)}`
   }
+  connection?.close()
 }
 
 await Promise.all(Array.from({ length: connections }, loop))

@@ -346,7 +346,7 @@ function scaleProduceGroup(job, sizes) {
  */
 /**
  * m) seglog/http: produce over HTTP (JSON base64, JSON utf8 and binary batches of 100, 8 keep-alive connections from a client
- * process) against in-process sendBatch(100), and SSE delivery latency (workloads/http.mjs).
+ * process, raw sockets; binary once more from a node:http client) against in-process sendBatch(100), and SSE delivery latency (workloads/http.mjs).
  */
 function httpGroup(job, sizes) {
   const records = sizes.httpProduceRecords
@@ -355,10 +355,11 @@ function httpGroup(job, sizes) {
   const baseline = 'http/sendBatch-100'
   const jobs = [
     job({ ...common, id: baseline, system: 'in-process Topic sendBatch(100), sync=never [baseline]', kind: 'httpInProcessSendBatch' }),
-    job({ ...common, id: 'http/produce-100', system: 'POST /topics/t/records, JSON base64 batches of 100, 8 keep-alive connections from a client process', kind: 'httpProduce', params: { ...params, connections: 8 }, baseline }),
-    job({ ...common, id: 'http/produce-utf8-100', system: 'POST /topics/t/records, JSON batches of 100 with encoding utf8, 8 keep-alive connections from a client process', kind: 'httpProduce', params: { ...params, connections: 8, format: 'utf8' }, baseline }),
-    job({ ...common, id: 'http/produce-binary-100', system: 'POST /topics/t/records, application/vnd.seglog.batch batches of 100, 8 keep-alive connections from a client process', kind: 'httpProduce', params: { ...params, connections: 8, format: 'binary' }, baseline }),
-    job({ ...common, id: 'http/floor-json', system: 'bare node:http server that only JSON.parses the body (no seglog), same client [diagnostic: the ceiling of node:http]', kind: 'httpFloor', params: { ...params, connections: 8 }, baseline }),
+    job({ ...common, id: 'http/produce-100', system: 'POST /topics/t/records, JSON base64 batches of 100, 8 keep-alive raw-socket connections from a client process', kind: 'httpProduce', params: { ...params, connections: 8, transport: 'raw' }, baseline }),
+    job({ ...common, id: 'http/produce-utf8-100', system: 'POST /topics/t/records, JSON batches of 100 with encoding utf8, 8 keep-alive raw-socket connections from a client process', kind: 'httpProduce', params: { ...params, connections: 8, format: 'utf8', transport: 'raw' }, baseline }),
+    job({ ...common, id: 'http/produce-binary-100', system: 'POST /topics/t/records, application/vnd.seglog.batch batches of 100, 8 keep-alive raw-socket connections from a client process', kind: 'httpProduce', params: { ...params, connections: 8, format: 'binary', transport: 'raw' }, baseline }),
+    job({ ...common, id: 'http/produce-binary-100-nodeclient', system: 'as produce-binary-100, the client on node:http (agent + response parser) [diagnostic: what a heavier client leaves the server]', kind: 'httpProduce', params: { ...params, connections: 8, format: 'binary', transport: 'node' }, baseline }),
+    job({ ...common, id: 'http/floor-json', system: 'bare node:http server that only JSON.parses the body (no seglog), same raw-socket client [diagnostic: the ceiling of node:http]', kind: 'httpFloor', params: { ...params, connections: 8, transport: 'raw' }, baseline }),
     job({ workload: 'm) HTTP broker, SSE delivery', records: sizes.httpSseEvents, recordBytes: 100, opsPerRound: sizes.httpSseEvents, id: 'http/sse-latency', system: 'topic.send → SSE event received on /follow (one record at a time; latency is the figure)', kind: 'httpSseLatency', params: { eventsPerRound: sizes.httpSseEvents, valueBytes: 100 } }),
   ]
   return { name: 'http', steps: jobs.map((j) => ({ job: j })) }

@@ -6,7 +6,9 @@
  * - produce: the same records as JSON (base64 key and value; or `format: 'utf8'`, JSON text; or
  *   `format: 'binary'`, application/vnd.seglog.batch) over HTTP to a BrokerServer in this
  *   process, from a load client in a process of its own (bench/lib/http-load-client.mjs: keep-alive
- *   connections, each sending the next batch when its answer came). A round is one client run; its
+ *   connections, each sending the next batch when its answer came; `transport: 'raw'` writes each
+ *   request serialized once on a plain socket, as wrk or autocannon do, `'node'` goes through
+ *   node:http's agent). A round is one client run; its
  *   time is the client's own (from the first request to the last answer), so process start-up is not
  *   counted. Latency is per request (send to answer), merged over rounds. info.clientCpuShare is
  *   the client's CPU time over its elapsed time (of the 2 cores it competes for: 1.0 = one core).
@@ -58,12 +60,12 @@ export async function httpInProcessSendBatch({ dir, rounds, recordsPerRound, bat
 }
 
 /** HTTP produce of batches (`format`: json, utf8 or binary) from a load client process; rounds timed by the client. */
-export async function httpProduce({ dir, rounds, recordsPerRound, batch, valueBytes, connections, format = 'json' }) {
+export async function httpProduce({ dir, rounds, recordsPerRound, batch, valueBytes, connections, format = 'json', transport = 'node' }) {
   const { broker } = await openTopic(dir)
   const server = createBrokerServer(broker, { auth: 'none' })
   const { url } = await server.listen({ host: '127.0.0.1', port: 0 })
   try {
-    return await clientRounds({ url, rounds, recordsPerRound, batch, valueBytes, connections, format })
+    return await clientRounds({ url, rounds, recordsPerRound, batch, valueBytes, connections, format, transport })
   } finally {
     await server.close()
     await broker.close()
@@ -71,7 +73,7 @@ export async function httpProduce({ dir, rounds, recordsPerRound, batch, valueBy
 }
 
 /** Diagnostic floor: the load client against node:http + JSON.parse and nothing else. */
-export async function httpFloor({ rounds, recordsPerRound, batch, valueBytes, connections }) {
+export async function httpFloor({ rounds, recordsPerRound, batch, valueBytes, connections, transport = 'node' }) {
   const server = http.createServer((req, res) => {
     const chunks = []
     req.on('data', (chunk) => chunks.push(chunk))
@@ -83,7 +85,7 @@ export async function httpFloor({ rounds, recordsPerRound, batch, valueBytes, co
   })
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   try {
-    return await clientRounds({ url: `http://127.0.0.1:${server.address().port}`, rounds, recordsPerRound, batch, valueBytes, connections })
+    return await clientRounds({ url: `http://127.0.0.1:${server.address().port}`, rounds, recordsPerRound, batch, valueBytes, connections, transport })
   } finally {
     server.closeAllConnections()
     await new Promise((resolve) => server.close(resolve))
@@ -91,7 +93,7 @@ export async function httpFloor({ rounds, recordsPerRound, batch, valueBytes, co
 }
 
 /** One load-client process per round (plus a warmup round); throughput and latency as the client measured them. */
-async function clientRounds({ url, rounds, recordsPerRound, batch, valueBytes, connections, format = 'json' }) {
+async function clientRounds({ url, rounds, recordsPerRound, batch, valueBytes, connections, format = 'json', transport }) {
   const latency = new LatencyRecorder()
   const opsPerSec = []
   const roundMs = []
@@ -99,7 +101,7 @@ async function clientRounds({ url, rounds, recordsPerRound, batch, valueBytes, c
   let elapsedMs = 0
   let bodyBytes = 0
   for (let round = -1; round < rounds; round++) {
-    const args = [CLIENT, `--url=${url}`, '--topic=load', `--connections=${connections}`, `--requests=${recordsPerRound / batch}`, `--batch=${batch}`, `--valueBytes=${valueBytes}`, `--format=${format}`, '--timeLimitMs=120000', '--samples']
+    const args = [CLIENT, `--url=${url}`, '--topic=load', `--connections=${connections}`, `--requests=${recordsPerRound / batch}`, `--batch=${batch}`, `--valueBytes=${valueBytes}`, `--format=${format}`, `--transport=${transport}`, '--timeLimitMs=120000', '--samples']
     const { stdout } = await run(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 })
     const report = JSON.parse(stdout)
     if (report.errors !== 0 || report.non2xx !== 0 || report.records !== recordsPerRound) throw new Error(`load client: ${JSON.stringify({ ...report, latenciesUs: undefined })}`)
@@ -111,7 +113,7 @@ async function clientRounds({ url, rounds, recordsPerRound, batch, valueBytes, c
     bodyBytes = report.bodyBytes
     for (const us of report.latenciesUs) latency.add(us)
   }
-  return { opsPerSec, roundMs, opsPerRound: opsPerSec.map(() => recordsPerRound), ...latency.percentiles(), info: { connections, batch, format, bodyBytes, clientProcess: true, clientCpuShare: Number((clientCpuMs / elapsedMs).toFixed(3)) } }
+  return { opsPerSec, roundMs, opsPerRound: opsPerSec.map(() => recordsPerRound), ...latency.percentiles(), info: { connections, batch, format, transport, bodyBytes, clientProcess: true, clientCpuShare: Number((clientCpuMs / elapsedMs).toFixed(3)) } }
 }
 
 /** SSE delivery latency: send one record in-process, wait for its event on the follow stream. */
