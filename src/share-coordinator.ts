@@ -215,7 +215,7 @@ export class ShareCoordinator {
     this.cursor = (this.cursor + 1) % count
     if (records.length === 0) return { records, version }
     this.armTimer(nowMs + this.options.lockMs)
-    await this.store.append(updates)
+    await this.store.append(updates, false) // written to the OS, not fsynced: docs/durability.md ("Share groups")
     return { records, version }
   }
 

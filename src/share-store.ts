@@ -1,9 +1,14 @@
 /**
- * ShareStore: a share group's delivery state, durable in the group's own SegmentedLog
- * (`groups/<id>/share/`, sync 'always'). Every change is an update record (format.ts): the
- * partition's start offset and the new states of the offsets that changed. Changes made while an
- * fsync runs share the next one (group commit), so acknowledging a poll's records one call at a
- * time still costs about one fsync. On open the log is replayed into SharePartitionStates. Once
+ * ShareStore: a share group's delivery state, kept in the group's own SegmentedLog
+ * (`groups/<id>/share/`). Every change is an update record (format.ts): the partition's start
+ * offset and the new states of the offsets that changed. Two kinds of append:
+ * - durable (acknowledgements, releases, archiving): resolves once an fsync covering it completed.
+ *   The durable appends of one synchronous run share one `sync()` call, and those made while an
+ *   fsync runs share the next one (group commit);
+ * - written (acquisitions): resolves once the bytes are in the OS (they survive the process being
+ *   killed); the next durable append's fsync, or the background one every ACQUIRE_SYNC_INTERVAL_MS,
+ *   covers them. docs/durability.md ("Share groups") says what a power loss can cost them.
+ * On open the log is replayed into SharePartitionStates. Once
  * enough updates follow the newest snapshot, a snapshot of every partition is appended as one
  * atomic batch and the segments below it are deleted, so replay stays short (as offset-store.ts).
  */
@@ -14,10 +19,14 @@ import { SharePartitionState } from './share-state.js'
 /** Update records after the newest snapshot that trigger a new snapshot (and compaction). */
 const COMPACT_AFTER_RECORDS = 5_000
 const SHARE_SEGMENT_BYTES = 4 * 1024 * 1024
+/** The background fsync of written-only appends (acquisitions no durable append followed). */
+const ACQUIRE_SYNC_INTERVAL_MS = 200
 
 export class ShareStore {
   private recordsSinceSnapshot = 0
   private compacting: Promise<void> | undefined
+  /** The sync that the durable appends of the current synchronous run share. */
+  private pendingSync: Promise<void> | undefined
 
   private constructor(
     private readonly log: SegmentedLog,
@@ -30,7 +39,7 @@ export class ShareStore {
    * partition with nothing stored is absent); `snapshot` later gives the state to compact into.
    */
   static async open(dir: string, snapshot: () => ShareStateRecord[]): Promise<{ store: ShareStore; states: Map<number, SharePartitionState> }> {
-    const log = await SegmentedLog.open(dir, { sync: 'always', segmentBytesMax: SHARE_SEGMENT_BYTES })
+    const log = await SegmentedLog.open(dir, { sync: 'interval', syncIntervalMs: ACQUIRE_SYNC_INTERVAL_MS, segmentBytesMax: SHARE_SEGMENT_BYTES })
     const store = new ShareStore(log, snapshot)
     const states = new Map<number, SharePartitionState>()
     try {
@@ -51,14 +60,29 @@ export class ShareStore {
     return { store, states }
   }
 
-  /** Appends `records` (all or none); resolves once they are fsynced. */
-  async append(records: readonly ShareStateRecord[]): Promise<void> {
+  /**
+   * Appends `records` (all or none); resolves once they are fsynced, or with `durable` false once
+   * they are written to the OS. An append is in the log (for replay and for every later append's
+   * fsync) from the moment this is called.
+   */
+  async append(records: readonly ShareStateRecord[], durable = true): Promise<void> {
     if (records.length === 0) return
-    await this.log.appendBatch(records.map(encodeShareStateRecord))
+    const written = this.log.appendBatch(records.map(encodeShareStateRecord))
+    if (durable) await Promise.all([written, this.syncSoon()])
+    else await written
     this.recordsSinceSnapshot += records.length
     if (this.recordsSinceSnapshot >= COMPACT_AFTER_RECORDS && !this.compacting) {
       this.compacting = this.compact().finally(() => (this.compacting = undefined))
     }
+  }
+
+  /** One `sync()` for every durable append of this synchronous run (it is called after they all are in the log). */
+  private syncSoon(): Promise<void> {
+    this.pendingSync ??= Promise.resolve().then(() => {
+      this.pendingSync = undefined
+      return this.log.sync()
+    })
+    return this.pendingSync
   }
 
   get isClosed(): boolean {
@@ -79,6 +103,7 @@ export class ShareStore {
     const records = this.snapshot()
     if (records.length === 0) return
     const first = await this.log.appendBatch(records.map(encodeShareStateRecord))
+    await this.log.sync() // the snapshot is durable before what it replaces goes
     await this.log.deleteBefore(first)
   }
 }
