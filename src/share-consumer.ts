@@ -29,10 +29,12 @@ export interface SharePollOptions {
 /** A record to settle: what poll returned, or any `{ partition, offset }`. */
 export type ShareRecordRef = Pick<ConsumedRecord, 'partition' | 'offset'>
 
-interface QueuedAck {
-  items: [number, number][]
-  resolve: () => void
-  reject: (error: unknown) => void
+/** The acknowledgements made in one synchronous run: flat [partition, offset] pairs, and per caller where its pairs end. */
+interface AckRun {
+  items: number[]
+  ends: number[]
+  resolves: (() => void)[]
+  rejects: ((error: unknown) => void)[]
 }
 
 const MAX_RECORDS_DEFAULT = 500
@@ -48,7 +50,7 @@ const QUIET_SETTLE_FAILURES = new Set<string>(['FENCED', 'LOG_CLOSED', 'UNKNOWN_
 export class ShareConsumer {
   private readonly heartbeatTimer: NodeJS.Timeout
   private readonly closing = new AbortController()
-  private queuedAcks: QueuedAck[] | undefined
+  private ackRun: AckRun | undefined
   private closed = false
 
   constructor(
@@ -80,8 +82,7 @@ export class ShareConsumer {
   ack(records: ShareRecordRef | readonly ShareRecordRef[]): Promise<void> {
     try {
       this.checkOpen()
-      const items = this.toItems(records)
-      return items.length === 0 ? Promise.resolve() : this.queueAck(items)
+      return this.queueAck(records)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -145,11 +146,14 @@ export class ShareConsumer {
 
   private read(answer: ShareAcquired): ShareConsumedRecord[] {
     for (const [partition, end] of answer.ends) this.partitions[partition]?.announceEnd(end)
-    return answer.records.map(([partition, offset, deliveryCount]) => {
-      const record = this.partitions[partition]!.read(offset) as ShareConsumedRecord
-      record.deliveryCount = deliveryCount // set on the fresh object: cheaper than a spread per record
-      return record
-    })
+    const acquired = answer.records
+    const records = new Array<ShareConsumedRecord>(acquired.length / 3)
+    for (let i = 0, at = 0; i < acquired.length; i += 3) {
+      const record = this.partitions[acquired[i]!]!.read(acquired[i + 1]!) as ShareConsumedRecord
+      record.deliveryCount = acquired[i + 2]! // set on the fresh object: cheaper than a spread per record
+      records[at++] = record
+    }
+    return records
   }
 
   private async settle(kind: SettleKind, records: ShareRecordRef | readonly ShareRecordRef[], delayMs: number): Promise<void> {
@@ -161,47 +165,74 @@ export class ShareConsumer {
 
   /**
    * Acknowledgements made in one synchronous run (a loop of ack calls over a poll's records) travel
-   * as one call, so the coordinator checks them together and stores them as one record per
-   * partition. If the joint call is refused (one record no longer held), each caller's records are
-   * settled on their own, so only the caller at fault sees the error.
+   * as one call with one flat list, so the coordinator checks them together and stores them as one
+   * record per partition. If the joint call is refused (one record no longer held), each caller's
+   * records are settled on their own, so only the caller at fault sees the error.
    */
-  private queueAck(items: [number, number][]): Promise<void> {
-    let queued = this.queuedAcks
-    if (!queued) {
-      queued = this.queuedAcks = []
+  private queueAck(records: ShareRecordRef | readonly ShareRecordRef[]): Promise<void> {
+    let run = this.ackRun
+    if (!run) {
+      run = this.ackRun = { items: [], ends: [], resolves: [], rejects: [] }
       queueMicrotask(() => this.flushAcks())
     }
-    const waiters = queued
-    return new Promise((resolve, reject) => waiters.push({ items, resolve, reject }))
+    const from = run.items.length
+    try {
+      this.pushItems(records, run.items)
+    } catch (error) {
+      run.items.length = from // a bad call adds nothing to the run
+      throw error
+    }
+    if (run.items.length === from) return Promise.resolve() // an empty list
+    const waiters = run
+    waiters.ends.push(run.items.length)
+    return new Promise((resolve, reject) => {
+      waiters.resolves.push(resolve)
+      waiters.rejects.push(reject)
+    })
   }
 
   private flushAcks(): void {
-    const queued = this.queuedAcks ?? []
-    this.queuedAcks = undefined
-    const alone = (waiter: QueuedAck): void => void this.link.settle(this.memberId, 'ack', waiter.items, 0).then(waiter.resolve, waiter.reject)
-    if (queued.length === 1) return alone(queued[0]!)
-    this.link.settle(this.memberId, 'ack', queued.flatMap((waiter) => waiter.items), 0).then(
-      () => queued.forEach((waiter) => waiter.resolve()),
+    const run = this.ackRun!
+    this.ackRun = undefined
+    const callers = run.ends.length
+    if (callers === 0) return
+    const alone = (caller: number): void => {
+      const items = run.items.slice(caller === 0 ? 0 : run.ends[caller - 1], run.ends[caller])
+      void this.link.settle(this.memberId, 'ack', items, 0).then(run.resolves[caller], run.rejects[caller])
+    }
+    this.link.settle(this.memberId, 'ack', run.items, 0).then(
+      () => {
+        for (const resolve of run.resolves) resolve()
+      },
       (error: unknown) => {
-        if (isLogError(error, 'FENCED')) queued.forEach(alone)
-        else queued.forEach((waiter) => waiter.reject(error))
+        for (let caller = 0; caller < callers; caller++) {
+          if (callers > 1 && isLogError(error, 'FENCED')) alone(caller)
+          else run.rejects[caller]!(error)
+        }
       },
     )
   }
 
-  private toItems(records: ShareRecordRef | readonly ShareRecordRef[]): [number, number][] {
-    // One record (the common case: an ack per record) is not wrapped in a list first.
-    return Array.isArray(records) ? (records as readonly unknown[]).map((record) => this.toItem(record)) : [this.toItem(records)]
+  /** The records as flat [partition, offset] pairs. */
+  private toItems(records: ShareRecordRef | readonly ShareRecordRef[]): number[] {
+    const items: number[] = []
+    this.pushItems(records, items)
+    return items
   }
 
-  private toItem(record: unknown): [number, number] {
+  private pushItems(records: ShareRecordRef | readonly ShareRecordRef[], into: number[]): void {
+    if (!Array.isArray(records)) return this.pushItem(records, into) // one record (the common case: an ack per record)
+    for (const record of records as readonly unknown[]) this.pushItem(record, into)
+  }
+
+  private pushItem(record: unknown, into: number[]): void {
     if (record === null || typeof record !== 'object') throw new LogError('INVALID_ARGUMENT', 'ack, release and reject take polled records ({ partition, offset }) or an array of them')
     const { partition, offset } = record as ShareRecordRef
     if (!Number.isSafeInteger(offset) || offset < 0) throw new LogError('INVALID_ARGUMENT', `offset must be a non-negative integer, got ${String(offset)}`)
     if (!Number.isInteger(partition) || partition < 0 || partition >= this.partitions.length) {
       throw new LogError('UNKNOWN_PARTITION', `partition ${String(partition)} does not exist (the topic has ${this.partitions.length})`)
     }
-    return [partition, offset]
+    into.push(partition, offset)
   }
 
   /** @internal What `waitForWork` compares against: taken before polling, so nothing that arrives after is missed. */

@@ -13,15 +13,17 @@
  *   available other than by an append; one timer is armed, for the earliest lock deadline or
  *   delayed release.
  *
- * Speaks plain data ([partition, offset, deliveryCount] triples) so that the owner connection can
- * carry the same calls for members in other threads and processes (share-link.ts).
+ * Speaks plain data (flat lists of numbers: [partition, offset, deliveryCount] triples for what
+ * it hands out, [partition, offset] pairs for what members settle) so that the owner connection
+ * can carry the same calls for members in other threads and processes (share-link.ts), and so that
+ * a poll of 500 records makes a handful of arrays rather than one per record.
  */
 import { randomUUID } from 'node:crypto'
 import { LogError } from './errors.js'
 import { SHARE_DELIVERY_COUNT_MAX, SHARE_RECORD_UPDATE, SHARE_STATE_ACKED, SHARE_STATE_ACQUIRED, SHARE_STATE_ARCHIVED, SHARE_STATE_AVAILABLE, type ShareStateRecord } from './format.js'
 import type { Partition } from './partition.js'
 import type { ProducerRecord } from './producer-record.js'
-import { type Delivery, SharePartitionState, toBatches } from './share-state.js'
+import { NO_MEMBER, SharePartitionState, toBatches } from './share-state.js'
 import { ShareStore } from './share-store.js'
 
 export interface ShareGroupConfig {
@@ -90,8 +92,10 @@ function checkInteger(name: string, value: unknown, min: number, max: number): v
   }
 }
 
-/** [partition, offset, deliveryCount] */
-export type Acquired = [number, number, number]
+/** Acquired records as flat [partition, offset, deliveryCount] triples. */
+export type AcquiredRecords = number[]
+/** Records to settle as flat [partition, offset] pairs. */
+export type SettleItems = readonly number[]
 export type SettleKind = 'ack' | 'release' | 'reject'
 export type DeadLetterReason = 'rejected' | 'maxDeliveries'
 
@@ -103,13 +107,21 @@ export interface DeadLetterSink {
 export type DeadLetterOpener = (name: string) => Promise<DeadLetterSink>
 
 export interface AcquireAnswer {
-  records: Acquired[]
+  records: AcquiredRecords
   /** The coordinator's version when it answered: wait for a newer one before polling again. */
   version: number
 }
 
 interface Member {
   lastSeenMs: number
+  /** How the partition states name it (never NO_MEMBER, never reused). */
+  number: number
+}
+
+/** Records of one partition, in ascending offset order, each once. */
+interface PartitionPick {
+  state: SharePartitionState
+  offsets: ArrayLike<number>
 }
 
 const NO_TIMER = Infinity
@@ -122,6 +134,7 @@ export class ShareCoordinator {
   private timerAtMs = NO_TIMER
   private readonly sessionTimer: NodeJS.Timeout
   private cursor = 0
+  private lastMemberNumber = NO_MEMBER
   private deadLetters: Promise<DeadLetterSink> | undefined
   private readonly settling = new Set<Promise<unknown>>()
   private closed = false
@@ -175,7 +188,7 @@ export class ShareCoordinator {
     const id = memberId ?? `${this.groupId}-${randomUUID()}`
     if (typeof id !== 'string' || id.length === 0 || id.length > 255) throw new LogError('INVALID_ARGUMENT', 'memberId must be a string of 1–255 characters')
     if (this.members.has(id)) throw new LogError('INVALID_ARGUMENT', `member '${id}' is already in share group '${this.groupId}'`)
-    this.members.set(id, { lastSeenMs: Date.now() })
+    this.members.set(id, { lastSeenMs: Date.now(), number: ++this.lastMemberNumber })
     return id
   }
 
@@ -189,27 +202,36 @@ export class ShareCoordinator {
 
   /** Removes a member; what it holds is available again at once (or archived at maxDeliveries). */
   leave(memberId: string): void {
-    if (!this.members.delete(memberId)) return
-    const nowMs = Date.now()
-    const expired: [SharePartitionState, number][] = []
-    for (const state of this.states) for (const [offset, delivery] of state.window()) if (delivery.state === SHARE_STATE_ACQUIRED && delivery.memberId === memberId && !delivery.settling) expired.push([state, offset])
-    this.giveBack(expired, nowMs)
+    const member = this.members.get(memberId)
+    if (!member) return
+    this.members.delete(memberId)
+    const held: PartitionPick[] = []
+    for (const state of this.states) {
+      const offsets: number[] = []
+      for (let offset = state.start; offset < state.next; offset++) {
+        if (state.stateOf(offset) === SHARE_STATE_ACQUIRED && state.memberOf(offset) === member.number && !state.isSettling(offset)) offsets.push(offset)
+      }
+      if (offsets.length > 0) held.push({ state, offsets })
+    }
+    void this.giveBack(held, Date.now()).catch(() => undefined) // a failed dead-letter write leaves them available
   }
 
   /**
    * Acquires up to `maxRecords` records for `memberId`: redeliveries first, then records never
-   * delivered, taking partitions in turn. Resolves once the acquisitions are durable.
+   * delivered, taking partitions in turn. Resolves once the acquisitions are written to the OS
+   * (they survive the process being killed; docs/durability.md, "Share groups").
    */
   async acquire(memberId: string, maxRecords: number): Promise<AcquireAnswer> {
-    this.heartbeat(memberId)
+    const member = this.member(memberId)
+    member.lastSeenMs = Date.now()
     const version = this.versionValue
-    const nowMs = Date.now()
-    const records: Acquired[] = []
+    const nowMs = member.lastSeenMs
+    const records: AcquiredRecords = []
     const updates: ShareStateRecord[] = []
     const count = this.states.length
-    for (let turn = 0; turn < count && records.length < maxRecords; turn++) {
+    for (let turn = 0; turn < count && records.length < maxRecords * 3; turn++) {
       const state = this.states[(this.cursor + turn) % count]!
-      const taken = this.acquireFrom(state, memberId, maxRecords - records.length, nowMs, records)
+      const taken = this.acquireFrom(state, member.number, maxRecords - records.length / 3, nowMs, records)
       if (taken.length > 0) updates.push(this.update(state, taken))
     }
     this.cursor = (this.cursor + 1) % count
@@ -223,22 +245,17 @@ export class ShareCoordinator {
    * Acknowledges, releases (available again after `delayMs`) or rejects records `memberId` holds.
    * Every record is checked first (FENCED when the member does not hold it); resolves once durable.
    */
-  async settle(memberId: string, kind: SettleKind, items: readonly [number, number][], delayMs = 0): Promise<void> {
-    this.heartbeat(memberId)
+  async settle(memberId: string, kind: SettleKind, items: SettleItems, delayMs = 0): Promise<void> {
+    const member = this.member(memberId)
+    member.lastSeenMs = Date.now()
     if (kind !== 'ack' && kind !== 'release' && kind !== 'reject') throw new LogError('INVALID_ARGUMENT', `unknown settlement '${String(kind)}'`)
     if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > TIME_MS_MAX) throw new LogError('INVALID_ARGUMENT', `delayMs must be an integer in [0, ${TIME_MS_MAX}], got ${String(delayMs)}`)
-    const chosen = this.held(memberId, items)
-    const nowMs = Date.now()
-    if (kind === 'reject') return this.archive(chosen, 'rejected')
-    if (kind === 'release') return this.giveBack(chosen, nowMs, nowMs + delayMs)
-    const touched = new Map<SharePartitionState, number[]>()
-    for (const [state, offset] of chosen) {
-      const delivery = state.get(offset)!
-      delivery.state = SHARE_STATE_ACKED // in place: acquired → acked moves no counter of the state
-      delivery.memberId = undefined
-      push(touched, state, offset)
-    }
-    await this.store.append(this.advance(touched))
+    const picks = this.held(member.number, memberId, items)
+    const nowMs = member.lastSeenMs
+    if (kind === 'reject') return this.archive(picks, 'rejected')
+    if (kind === 'release') return this.giveBack(picks, nowMs, nowMs + delayMs)
+    for (const { state, offsets } of picks) for (let i = 0; i < offsets.length; i++) state.acknowledge(offsets[i]!)
+    await this.store.append(this.advance(picks))
   }
 
   /** Calls `listener` whenever records may have become available (not for appends: wait on the partitions). */
@@ -266,98 +283,144 @@ export class ShareCoordinator {
 
   // -------------------------------------------------------------------------------------------
 
-  private acquireFrom(state: SharePartitionState, memberId: string, wanted: number, nowMs: number, records: Acquired[]): number[] {
+  /** Acquires up to `wanted` records of `state` for `member`, appending their triples to `records`; returns their offsets. */
+  private acquireFrom(state: SharePartitionState, member: number, wanted: number, nowMs: number, records: AcquiredRecords): number[] {
     const partition = this.partitions[state.partition]!
     if (state.start < partition.startOffset) state.skipTo(partition.startOffset) // retention deleted them
+    const lockedUntilMs = nowMs + this.options.lockMs
     const taken: number[] = []
-    const take = (offset: number, deliveryCount: number): void => {
-      state.put(offset, { state: SHARE_STATE_ACQUIRED, deliveryCount, memberId, timeMs: nowMs + this.options.lockMs, settling: false })
-      records.push([state.partition, offset, deliveryCount])
-      taken.push(offset)
-    }
     if (state.hasAvailable) {
-      for (const [offset, delivery] of state.window()) {
-        if (taken.length >= wanted) break
-        if (delivery.state === SHARE_STATE_AVAILABLE && delivery.timeMs <= nowMs) take(offset, Math.min(delivery.deliveryCount + 1, SHARE_DELIVERY_COUNT_MAX))
+      for (let offset = state.start; offset < state.next && taken.length < wanted; offset++) {
+        if (state.stateOf(offset) !== SHARE_STATE_AVAILABLE || state.timeOf(offset) > nowMs) continue
+        const deliveryCount = Math.min(state.deliveryCountOf(offset) + 1, SHARE_DELIVERY_COUNT_MAX)
+        state.set(offset, SHARE_STATE_ACQUIRED, deliveryCount, member, lockedUntilMs)
+        records.push(state.partition, offset, deliveryCount)
+        taken.push(offset)
       }
     }
     const end = Math.min(partition.highWatermark, state.start + this.options.inFlightRecordsMax)
-    while (taken.length < wanted && state.next < end) take(state.next, 1)
+    while (taken.length < wanted && state.next < end) {
+      const offset = state.next
+      state.set(offset, SHARE_STATE_ACQUIRED, 1, member, lockedUntilMs)
+      records.push(state.partition, offset, 1)
+      taken.push(offset)
+    }
     return taken
   }
 
-  /** The deliveries of `items` that `memberId` holds, in order, once each; FENCED (nothing changed) if any is not held. */
-  private held(memberId: string, items: readonly [number, number][]): [SharePartitionState, number][] {
-    const byPartition = new Map<number, number[]>()
-    for (const item of items) {
-      if (!Array.isArray(item) || item.length !== 2 || !Number.isSafeInteger(item[0]) || !Number.isSafeInteger(item[1])) {
-        throw new LogError('INVALID_ARGUMENT', 'records to settle are [partition, offset] pairs of integers')
-      }
-      const offsets = byPartition.get(item[0])
-      if (offsets) offsets.push(item[1])
-      else byPartition.set(item[0], [item[1]])
+  /**
+   * The records of `items` (flat [partition, offset] pairs) that `member` holds, by partition, in
+   * offset order, once each; FENCED (nothing changed) if any is not held. Each partition's offsets
+   * are sorted as a Float64Array (safe integers are exact there): a native numeric sort, without a
+   * comparator call per pair, which was a tenth of the share group's CPU per acknowledged record.
+   */
+  private held(member: number, memberId: string, items: SettleItems): PartitionPick[] {
+    if (!Array.isArray(items) || items.length % 2 !== 0) throw badItems()
+    const partitionCount = this.states.length
+    let single = -1 // the one partition of every item, or -2 when there are several
+    for (let i = 0; i < items.length; i += 2) {
+      const partition = items[i]
+      if (!Number.isSafeInteger(partition) || !Number.isSafeInteger(items[i + 1])) throw badItems()
+      if (single === -1) single = partition!
+      else if (single !== partition) single = -2
     }
-    // Checked in (partition, offset) order. Each partition's offsets are sorted as a Float64Array
-    // (safe integers are exact there): a native numeric sort, without a comparator call per pair,
-    // which was a tenth of the share group's CPU per acknowledged record.
-    const chosen: [SharePartitionState, number][] = []
-    for (const partition of [...byPartition.keys()].sort((a, b) => a - b)) {
-      const state = this.states[partition]
-      if (!state) throw new LogError('UNKNOWN_PARTITION', `partition ${String(partition)} does not exist (the topic has ${this.states.length})`)
-      let previous: number | undefined
-      for (const offset of Float64Array.from(byPartition.get(partition)!).sort()) {
-        if (offset === previous) continue // the same record twice counts once
-        const delivery = state.get(offset)
-        if (!delivery || delivery.state !== SHARE_STATE_ACQUIRED || delivery.memberId !== memberId || delivery.settling) {
-          throw new LogError('FENCED', `member '${memberId}' does not hold record ${partition}:${offset} (its lock expired, or it was never delivered to this member)`, { offset })
-        }
-        chosen.push([state, offset])
-        previous = offset
+    for (let i = 0; i < items.length; i += 2) {
+      const partition = items[i]!
+      if (partition < 0 || partition >= partitionCount) throw new LogError('UNKNOWN_PARTITION', `partition ${String(partition)} does not exist (the topic has ${partitionCount})`)
+    }
+    const byPartition: Float64Array[] = []
+    if (single >= 0) {
+      const offsets = new Float64Array(items.length / 2)
+      for (let i = 1, at = 0; i < items.length; i += 2) offsets[at++] = items[i]!
+      byPartition[single] = offsets
+    } else {
+      const counts = new Int32Array(partitionCount)
+      for (let i = 0; i < items.length; i += 2) counts[items[i]!]!++
+      const fill = new Int32Array(partitionCount)
+      for (let i = 0; i < items.length; i += 2) {
+        const partition = items[i]!
+        const offsets = (byPartition[partition] ??= new Float64Array(counts[partition]!))
+        offsets[fill[partition]!++] = items[i + 1]!
       }
     }
-    return chosen
+    const picks: PartitionPick[] = []
+    for (let partition = 0; partition < byPartition.length; partition++) {
+      const offsets = byPartition[partition]
+      if (offsets) picks.push({ state: this.states[partition]!, offsets: this.checkHeld(this.states[partition]!, offsets.sort(), member, memberId) })
+    }
+    return picks
+  }
+
+  /** `sorted` without repeats (the same record twice counts once), each checked to be held by `member`. */
+  private checkHeld(state: SharePartitionState, sorted: Float64Array, member: number, memberId: string): Float64Array {
+    let kept = 0
+    for (let i = 0; i < sorted.length; i++) {
+      const offset = sorted[i]!
+      if (kept > 0 && sorted[kept - 1] === offset) continue
+      if (!state.has(offset) || state.stateOf(offset) !== SHARE_STATE_ACQUIRED || state.memberOf(offset) !== member || state.isSettling(offset)) {
+        throw new LogError('FENCED', `member '${memberId}' does not hold record ${state.partition}:${offset} (its lock expired, or it was never delivered to this member)`, { offset })
+      }
+      sorted[kept++] = offset
+    }
+    return kept === sorted.length ? sorted : sorted.subarray(0, kept)
   }
 
   /** Makes records available again (after `availableAtMs`), archiving those delivered maxDeliveries times. */
-  private giveBack(items: readonly [SharePartitionState, number][], nowMs: number, availableAtMs = 0): Promise<void> {
-    const exhausted: [SharePartitionState, number][] = []
-    const touched = new Map<SharePartitionState, number[]>()
-    for (const [state, offset] of items) {
-      const delivery = state.get(offset)!
-      if (delivery.deliveryCount >= this.options.maxDeliveries) exhausted.push([state, offset])
-      else {
-        state.put(offset, { ...delivery, state: SHARE_STATE_AVAILABLE, memberId: undefined, timeMs: availableAtMs })
-        push(touched, state, offset)
+  private giveBack(picks: readonly PartitionPick[], nowMs: number, availableAtMs = 0): Promise<void> {
+    const exhausted: PartitionPick[] = []
+    const touched: PartitionPick[] = []
+    for (const { state, offsets } of picks) {
+      const back: number[] = []
+      const spent: number[] = []
+      for (let i = 0; i < offsets.length; i++) {
+        const offset = offsets[i]!
+        const deliveryCount = state.deliveryCountOf(offset)
+        if (deliveryCount >= this.options.maxDeliveries) spent.push(offset)
+        else {
+          state.set(offset, SHARE_STATE_AVAILABLE, deliveryCount, NO_MEMBER, availableAtMs)
+          back.push(offset)
+        }
       }
+      if (back.length > 0) touched.push({ state, offsets: back })
+      if (spent.length > 0) exhausted.push({ state, offsets: spent })
     }
-    const stored = this.store.append([...touched].map(([state, offsets]) => this.update(state, offsets)))
+    const stored = this.store.append(touched.map(({ state, offsets }) => this.update(state, offsets)))
     if (availableAtMs > nowMs) this.armTimer(availableAtMs)
-    if (touched.size > 0) this.notify()
+    if (touched.length > 0) this.notify()
     return Promise.all([stored, this.archive(exhausted, 'maxDeliveries')]).then(() => undefined)
   }
 
   /**
    * Archives records: marked settling (nobody takes them, the start does not pass them), written to
    * the dead-letter topic, then stored as archived. If the dead-letter write fails they are
-   * available again and the caller sees the error.
+   * available again and the caller sees the error. (Retention may move the start past them meanwhile:
+   * those are gone either way.)
    */
-  private archive(items: readonly [SharePartitionState, number][], reason: DeadLetterReason): Promise<void> {
-    if (items.length === 0) return Promise.resolve()
-    for (const [state, offset] of items) {
-      const delivery = state.get(offset)!
-      state.put(offset, { ...delivery, state: SHARE_STATE_ARCHIVED, memberId: undefined, settling: true })
+  private archive(picks: readonly PartitionPick[], reason: DeadLetterReason): Promise<void> {
+    if (picks.length === 0) return Promise.resolve()
+    for (const { state, offsets } of picks) {
+      for (let i = 0; i < offsets.length; i++) {
+        const offset = offsets[i]!
+        state.set(offset, SHARE_STATE_ARCHIVED, state.deliveryCountOf(offset), NO_MEMBER, state.timeOf(offset), true)
+      }
     }
-    const work = this.deadLetter(items, reason).then(
+    const work = this.deadLetter(picks, reason).then(
       () => {
-        const touched = new Map<SharePartitionState, number[]>()
-        for (const [state, offset] of items) {
-          state.put(offset, { ...state.get(offset)!, settling: false })
-          push(touched, state, offset)
+        for (const { state, offsets } of picks) {
+          for (let i = 0; i < offsets.length; i++) {
+            const offset = offsets[i]!
+            if (state.has(offset)) state.set(offset, SHARE_STATE_ARCHIVED, state.deliveryCountOf(offset), NO_MEMBER, state.timeOf(offset))
+          }
         }
-        return this.store.append(this.advance(touched))
+        return this.store.append(this.advance(picks))
       },
       (error: unknown) => {
-        for (const [state, offset] of items) state.put(offset, { ...state.get(offset)!, state: SHARE_STATE_AVAILABLE, settling: false, timeMs: 0 })
+        for (const { state, offsets } of picks) {
+          for (let i = 0; i < offsets.length; i++) {
+            const offset = offsets[i]!
+            if (state.has(offset)) state.set(offset, SHARE_STATE_AVAILABLE, state.deliveryCountOf(offset), NO_MEMBER, 0)
+          }
+        }
         this.notify()
         throw error
       },
@@ -367,21 +430,15 @@ export class ShareCoordinator {
     return work
   }
 
-  private async deadLetter(items: readonly [SharePartitionState, number][], reason: DeadLetterReason): Promise<void> {
+  private async deadLetter(picks: readonly PartitionPick[], reason: DeadLetterReason): Promise<void> {
     const name = this.options.deadLetterTopic
     if (name === undefined) return
     const records: ProducerRecord[] = []
-    for (const [state, offset] of items) {
-      const partition = this.partitions[state.partition]!
-      if (offset < partition.startOffset) continue // retention deleted it: nothing left to keep
-      const record = partition.read(offset)
-      const headers: Record<string, Uint8Array | string> = { ...record.headers }
-      headers['seglog.dlq.topic'] = partition.topic
-      headers['seglog.dlq.partition'] = String(state.partition)
-      headers['seglog.dlq.offset'] = String(offset)
-      headers['seglog.dlq.deliveries'] = String(state.get(offset)!.deliveryCount)
-      headers['seglog.dlq.reason'] = reason
-      records.push({ key: record.key, value: record.value, headers, timestamp: record.timestamp })
+    for (const { state, offsets } of picks) {
+      for (let i = 0; i < offsets.length; i++) {
+        const record = this.deadLetterRecord(state, offsets[i]!, reason)
+        if (record) records.push(record)
+      }
     }
     if (records.length === 0) return
     if (!this.deadLetters) {
@@ -391,11 +448,25 @@ export class ShareCoordinator {
     await (await this.deadLetters).sendBatch(records)
   }
 
+  /** The dead-letter copy of one record (none when retention deleted it: nothing left to keep). */
+  private deadLetterRecord(state: SharePartitionState, offset: number, reason: DeadLetterReason): ProducerRecord | undefined {
+    const partition = this.partitions[state.partition]!
+    if (offset < partition.startOffset || !state.has(offset)) return undefined
+    const record = partition.read(offset)
+    const headers: Record<string, Uint8Array | string> = { ...record.headers }
+    headers['seglog.dlq.topic'] = partition.topic
+    headers['seglog.dlq.partition'] = String(state.partition)
+    headers['seglog.dlq.offset'] = String(offset)
+    headers['seglog.dlq.deliveries'] = String(state.deliveryCountOf(offset))
+    headers['seglog.dlq.reason'] = reason
+    return { key: record.key, value: record.value, headers, timestamp: record.timestamp }
+  }
+
   /** Moves the starts of `touched` partitions over their done prefixes; the records that store it. */
-  private advance(touched: Map<SharePartitionState, number[]>): ShareStateRecord[] {
+  private advance(touched: readonly PartitionPick[]): ShareStateRecord[] {
     let moved = false
     const updates: ShareStateRecord[] = []
-    for (const [state, offsets] of touched) {
+    for (const { state, offsets } of touched) {
       if (state.advance()) moved = true
       updates.push(this.update(state, offsets))
     }
@@ -403,19 +474,22 @@ export class ShareCoordinator {
     return updates
   }
 
-  private update(state: SharePartitionState, offsets: readonly number[]): ShareStateRecord {
+  private update(state: SharePartitionState, offsets: ArrayLike<number>): ShareStateRecord {
     return { kind: SHARE_RECORD_UPDATE, partition: state.partition, startOffset: state.start, batches: toBatches(state, offsets) }
   }
 
   /** After replay: what was acquired when the previous owner stopped is available again (or archived). */
   private recover(): void {
-    const acquired: [SharePartitionState, number][] = []
+    const acquired: PartitionPick[] = []
     let delayed = NO_TIMER
     for (const state of this.states) {
-      for (const [offset, delivery] of state.window()) {
-        if (delivery.state === SHARE_STATE_ACQUIRED) acquired.push([state, offset])
-        else if (delivery.state === SHARE_STATE_AVAILABLE && delivery.timeMs > 0) delayed = Math.min(delayed, delivery.timeMs)
+      const offsets: number[] = []
+      for (let offset = state.start; offset < state.next; offset++) {
+        const stateNow = state.stateOf(offset)
+        if (stateNow === SHARE_STATE_ACQUIRED) offsets.push(offset)
+        else if (stateNow === SHARE_STATE_AVAILABLE && state.timeOf(offset) > 0) delayed = Math.min(delayed, state.timeOf(offset))
       }
+      if (offsets.length > 0) acquired.push({ state, offsets })
     }
     if (delayed !== NO_TIMER) this.armTimer(delayed)
     void this.giveBack(acquired, Date.now()).catch(() => undefined) // a failed dead-letter write leaves them available
@@ -435,19 +509,22 @@ export class ShareCoordinator {
     this.timerAtMs = NO_TIMER
     if (this.closed) return
     const nowMs = Date.now()
-    const expired: [SharePartitionState, number][] = []
+    const expired: PartitionPick[] = []
     let due = false
     let next = NO_TIMER
     for (const state of this.states) {
-      for (const [offset, delivery] of state.window()) {
-        if (!isTimed(delivery)) continue
-        if (delivery.timeMs > nowMs) next = Math.min(next, delivery.timeMs)
-        else if (delivery.state === SHARE_STATE_ACQUIRED) expired.push([state, offset])
+      const offsets: number[] = []
+      for (let offset = state.start; offset < state.next; offset++) {
+        if (!state.isTimed(offset)) continue
+        const timeMs = state.timeOf(offset)
+        if (timeMs > nowMs) next = Math.min(next, timeMs)
+        else if (state.stateOf(offset) === SHARE_STATE_ACQUIRED) offsets.push(offset)
         else {
-          state.put(offset, { ...delivery, timeMs: 0 }) // its delay passed: plainly available now
+          state.clearDelay(offset) // its delay passed: plainly available now
           due = true
         }
       }
+      if (offsets.length > 0) expired.push({ state, offsets })
     }
     if (next !== NO_TIMER) this.armTimer(next)
     if (due) this.notify()
@@ -471,12 +548,6 @@ export class ShareCoordinator {
   }
 }
 
-function isTimed(delivery: Delivery): boolean {
-  return (delivery.state === SHARE_STATE_ACQUIRED && !delivery.settling) || (delivery.state === SHARE_STATE_AVAILABLE && delivery.timeMs > 0)
-}
-
-function push<K>(map: Map<K, number[]>, key: K, value: number): void {
-  const list = map.get(key)
-  if (list) list.push(value)
-  else map.set(key, [value])
+function badItems(): LogError {
+  return new LogError('INVALID_ARGUMENT', 'records to settle are [partition, offset] pairs of integers')
 }

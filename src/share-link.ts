@@ -5,16 +5,17 @@
  * `shareSettle`, `shareHeartbeat`, `shareLeave`), and the owner pushes `share` (the coordinator's
  * new version) to a connection whose members wait, when records become available again (released,
  * lock expired, delay passed, window moved). Records never cross the socket: an acquisition answers
- * [partition, offset, deliveryCount] triples (plus the partitions' high watermarks) and the member
- * reads the records from its own files.
+ * flat [partition, offset, deliveryCount] triples (plus the partitions' high watermarks) and the
+ * member reads the records from its own files; settlements send flat [partition, offset] pairs.
  */
 import { LogError } from './errors.js'
-import type { Acquired, SettleKind, ShareCoordinator, ShareGroupConfig } from './share-coordinator.js'
+import type { AcquiredRecords, SettleItems, SettleKind, ShareCoordinator, ShareGroupConfig } from './share-coordinator.js'
 import { SwitchableLink } from './group-link.js'
 import type { WireHeader } from './wire.js'
 
 export interface ShareAcquired {
-  records: Acquired[]
+  /** Flat [partition, offset, deliveryCount] triples. */
+  records: AcquiredRecords
   /** The coordinator's version when it answered; a newer `ShareLink.version` means: poll again. */
   version: number
   /** [partition, high watermark] for the partitions of `records` (remote links). */
@@ -29,7 +30,7 @@ export interface ShareLink {
   readonly version: number
   join(memberId: string | undefined): Promise<string>
   acquire(memberId: string, maxRecords: number): Promise<ShareAcquired>
-  settle(memberId: string, kind: SettleKind, items: readonly [number, number][], delayMs: number): Promise<void>
+  settle(memberId: string, kind: SettleKind, items: SettleItems, delayMs: number): Promise<void>
   /** Tells the coordinator the member is alive (never throws). */
   heartbeat(memberId: string): void
   leave(memberId: string): Promise<void>
@@ -65,7 +66,7 @@ export class LocalShareLink implements ShareLink {
     return { ...(await this.coordinator.acquire(memberId, maxRecords)), ends: [] }
   }
 
-  settle(memberId: string, kind: SettleKind, items: readonly [number, number][], delayMs: number): Promise<void> {
+  settle(memberId: string, kind: SettleKind, items: SettleItems, delayMs: number): Promise<void> {
     return this.coordinator.settle(memberId, kind, items, delayMs)
   }
 
@@ -114,7 +115,7 @@ export class RemoteShareLink implements ShareLink {
     return answer
   }
 
-  async settle(memberId: string, kind: SettleKind, items: readonly [number, number][], delayMs: number): Promise<void> {
+  async settle(memberId: string, kind: SettleKind, items: SettleItems, delayMs: number): Promise<void> {
     await this.shareRequest('shareSettle', { memberId, kind, items, delayMs })
   }
 
@@ -184,7 +185,7 @@ export class SwitchableShareLink extends SwitchableLink<ShareLink> implements Sh
     return this.inner.acquire(memberId, maxRecords)
   }
 
-  settle(memberId: string, kind: SettleKind, items: readonly [number, number][], delayMs: number): Promise<void> {
+  settle(memberId: string, kind: SettleKind, items: SettleItems, delayMs: number): Promise<void> {
     return this.inner.settle(memberId, kind, items, delayMs)
   }
 

@@ -240,12 +240,13 @@ class OwnerConnection extends ServedConnection {
       case 'shareAcquire': {
         const answer = await coordinator.acquire(String(memberId), Number(header.maxRecords))
         if (answer.records.length === 0) this.watchShare(groupId, coordinator, answer.version)
-        const partitions = new Set(answer.records.map(([partition]) => partition))
+        const partitions = new Set<number>()
+        for (let i = 0; i < answer.records.length; i += 3) partitions.add(answer.records[i]!)
         return { ...answer, ends: [...partitions].map((partition) => [partition, this.owner.partitions[partition]!.highWatermark]) }
       }
       case 'shareSettle':
         if (!Array.isArray(header.items)) throw new LogError('INVALID_ARGUMENT', 'shareSettle needs items')
-        await coordinator.settle(String(memberId), header.kind as SettleKind, header.items as [number, number][], Number(header.delayMs ?? 0))
+        await coordinator.settle(String(memberId), header.kind as SettleKind, header.items as number[], Number(header.delayMs ?? 0))
         return null
       case 'shareHeartbeat':
         coordinator.heartbeat(String(memberId))
