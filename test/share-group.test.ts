@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { LogError, SegmentedLog, type ShareConsumedRecord, type ShareConsumer, type ShareGroupOptions, Topic } from '../src/index.js'
 import { REPO, ensureBuilt } from './helpers/build-dist.js'
 import { Peer } from './helpers/peer.js'
@@ -310,6 +310,64 @@ describe('ShareGroup', () => {
       const unacked = new Set(ids(polled.filter((_, i) => i % 4 === 1)))
       for (const record of after) expect(record.deliveryCount).toBe(unacked.has(`${record.partition}:${record.offset}`) ? 2 : 1)
     })
+
+    it('after SIGKILL right after a poll (acquisitions written, no fsync since): the polled records come back with deliveryCount 2', async () => {
+      const dir = tempDir('share')
+      const child = await startPeer('process')
+      expect(await child.call('open', { dir, options: { partitions: 2 } })).toMatchObject({ isOwner: true })
+      await child.call('sendBatch', { records: Array.from({ length: 60 }, (_, i) => ({ value: `v-${i}`, key: `k-${i}` })) })
+      const { memberId } = await child.call<{ memberId: string }>('join', { group: 'jobs', options: { lockMs: 60_000 } })
+      const first = await child.call<PeerRecord[]>('poll', { memberId, maxRecords: 20 })
+      await child.call('ack', { memberId, records: first.slice(0, 10) }) // its fsync also covers the acquisitions of `first`
+      const second = await child.call<PeerRecord[]>('poll', { memberId, maxRecords: 20 })
+      await child.kill() // at once: the second poll's acquisitions are in the OS, perhaps not yet fsynced
+      const topic = await openTopic(dir)
+      const member = await join(topic, 'jobs')
+      const after: ShareConsumedRecord[] = []
+      for (let records = await member.poll(); records.length > 0; records = await member.poll()) after.push(...records)
+      const held = new Set(ids([...first.slice(10), ...second]))
+      expect(ids(after)).toEqual(ids((await untouched(topic, [])).filter((r) => !ids(first.slice(0, 10)).includes(`${r.partition}:${r.offset}`))))
+      for (const record of after) expect(record.deliveryCount).toBe(held.has(`${record.partition}:${record.offset}`) ? 2 : 1)
+    })
+
+    it('after a power loss (the state log cut back to its last fsync): acked records stay acked, the rest come back, counts at most one short', async () => {
+      const root = tempDir('share')
+      const dir = path.join(root, 'topic')
+      const topic = await openTopic(dir, 2)
+      await produce(topic, 60)
+      await topic.partition(0).log.sync()
+      await topic.partition(1).log.sync()
+      const durableBytes = watchFdatasync() // per file: its size when the last completed fdatasync began
+      const member = await join(topic, 'jobs', { lockMs: 60_000 })
+      const first = await member.poll({ maxRecords: 20 })
+      await member.ack(first.slice(0, 10)) // resolves after an fsync that covers the acquisitions of `first` too
+      const second = await member.poll({ maxRecords: 20 }) // written, not waited for
+      const copy = path.join(root, 'after-power-loss')
+      fs.cpSync(dir, copy, { recursive: true })
+      let cut = 0
+      for (const [file, bytes] of durableBytes) {
+        if (!file.includes(`${path.sep}share${path.sep}`)) continue
+        const twin = path.join(copy, path.relative(dir, file))
+        if (fs.statSync(twin).size > bytes) fs.truncateSync(twin, bytes)
+        cut++
+      }
+      expect(cut).toBeGreaterThan(0)
+      removeLocks(copy) // nothing runs after a power loss
+      const rebooted = await openTopic(copy)
+      const again = await join(rebooted, 'jobs')
+      const after: ShareConsumedRecord[] = []
+      for (let records = await again.poll(); records.length > 0; records = await again.poll()) after.push(...records)
+      const acked = new Set(ids(first.slice(0, 10)))
+      expect(ids(after)).toEqual(ids((await untouched(rebooted, [])).filter((r) => !acked.has(`${r.partition}:${r.offset}`))))
+      const firstHeld = new Set(ids(first.slice(10)))
+      const secondHeld = new Set(ids(second))
+      for (const record of after) {
+        const key = `${record.partition}:${record.offset}`
+        if (firstHeld.has(key)) expect(record.deliveryCount).toBe(2) // fsynced with the ack
+        else if (secondHeld.has(key)) expect([1, 2]).toContain(record.deliveryCount) // 1 if the cut lost the acquisition
+        else expect(record.deliveryCount).toBe(1)
+      }
+    })
   })
 
   describe('threads and processes', () => {
@@ -428,4 +486,32 @@ async function untouched(topic: Topic, except: readonly { partition: number; off
     for await (const record of topic.partition(p).records()) if (!skip.has(`${p}:${record.offset}`)) found.push({ partition: p, offset: record.offset })
   }
   return found
+}
+
+/** Watches fs.fdatasync (restored after the test): per file path, its size when the last successful call began. */
+function watchFdatasync(): Map<string, number> {
+  const durable = new Map<string, number>()
+  const original = fs.fdatasync
+  const spy = vi.spyOn(fs, 'fdatasync').mockImplementation(((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+    const file = fs.readlinkSync(`/proc/self/fd/${fd}`)
+    const bytes = fs.fstatSync(fd).size
+    original(fd, (error) => {
+      if (!error) durable.set(file, bytes)
+      callback(error)
+    })
+  }) as typeof fs.fdatasync)
+  restores.push(() => spy.mockRestore())
+  return durable
+}
+
+const restores: (() => void)[] = []
+afterEach(() => {
+  for (const restore of restores.splice(0)) restore()
+})
+
+/** Removes every LOCK file under `dir` (copied from a live handle). */
+function removeLocks(dir: string): void {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name === 'LOCK') fs.rmSync(path.join(entry.parentPath, entry.name))
+  }
 }
