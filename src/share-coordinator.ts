@@ -4,8 +4,11 @@
  * partitions at once; each record is acquired by one member at a time under a lock of `lockMs`.
  *
  * Invariants:
- * - An acquisition (its delivery count) is durable before the record is handed out, so a record
- *   that crashes its consumer still counts toward `maxDeliveries`.
+ * - An acquisition (its delivery count) is written to the OS before the record is handed out, so a
+ *   record that crashes its consumer (or kills the owner's process) still counts toward
+ *   `maxDeliveries`. It is fsynced by the next durable change (an acknowledgement's), not on its
+ *   own: a power loss can only cost a delivery count the acquisitions since the last fsync.
+ * - Acknowledgements, releases and archiving are fsynced before their calls resolve.
  * - A record whose lock expires, that is released, or whose member leaves is available again,
  *   unless it was delivered `maxDeliveries` times: then it is archived (dead-lettered).
  * - An archived record reaches the dead-letter topic before its archived state is stored.
