@@ -9,7 +9,8 @@
  * synchronously (appendFrom copies the bytes before it returns), then released for the next one.
  */
 import { LogError } from './errors.js'
-import { ENVELOPE_FIXED_BYTES, EnvelopeWriter, type PayloadSource, HEADER_COUNT_MAX, envelopeHasKey, envelopeKeyBytes } from './format.js'
+import { assert } from './assert.js'
+import { ENVELOPE_FIXED_BYTES, EnvelopeWriter, HEADERS_NAME_TOO_LONG, HEADERS_TOO_MANY, HEADERS_VALUE_BAD, type PayloadSource, envelopeHasKey, envelopeKeyBytes } from './format.js'
 import { murmur2Range, partitionForHash } from './murmur2.js'
 
 export type Bytes = Uint8Array | string
@@ -127,11 +128,12 @@ export class EncodedRecords {
     if (partition !== undefined && (typeof partition !== 'number' || !Number.isInteger(partition))) {
       throw new LogError('INVALID_ARGUMENT', `record ${index}: partition must be an integer, got ${String(partition)}`)
     }
-    const writer = this.writer
-    writer.begin()
-    if (hasKey) writer.key(key)
-    if (headers !== undefined) this.encodeHeaders(headers, index)
-    this.offsets.push(writer.end(value))
+    if (headers !== undefined && (headers === null || typeof headers !== 'object' || Array.isArray(headers))) {
+      throw new LogError('INVALID_ARGUMENT', `record ${index}: headers must be an object`)
+    }
+    const end = this.writer.envelope(hasKey ? key : undefined, headers, value)
+    if (end < 0) throw headersRefused(end, headers!, index)
+    this.offsets.push(end)
     // The per-record arrays are filled only once some record of the batch gives a timestamp or a partition.
     if (timestamp !== undefined || this.hasTimestamps) {
       fillTo(this.timestampsMs, index, NO_TIMESTAMP).push(timestamp ?? NO_TIMESTAMP)
@@ -140,21 +142,6 @@ export class EncodedRecords {
     if (partition !== undefined || this.hasExplicitPartition) {
       fillTo(this.partitions, index, NO_PARTITION).push(partition ?? NO_PARTITION)
       this.hasExplicitPartition = true
-    }
-  }
-
-  private encodeHeaders(headers: unknown, index: number): void {
-    if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
-      throw new LogError('INVALID_ARGUMENT', `record ${index}: headers must be an object`)
-    }
-    const writer = this.writer
-    let count = 0
-    for (const name in headers) {
-      if (!Object.prototype.hasOwnProperty.call(headers, name)) continue
-      const value = (headers as Record<string, unknown>)[name]
-      if (!isBytes(value)) throw badBytes(value, 'header', index, name)
-      if (!writer.header(name, value as Bytes)) throw new LogError('INVALID_ARGUMENT', `record ${index}: header name too long`)
-      if (++count > HEADER_COUNT_MAX) throw new LogError('INVALID_ARGUMENT', `record ${index}: too many headers`)
     }
   }
 }
@@ -183,6 +170,19 @@ class EnvelopeRun implements PayloadSource {
     const start = this.offsets[record]!
     buf.set(new Uint8Array(this.buffer, this.byteOffset + start, this.offsets[record + 1]! - start), at)
   }
+}
+
+/** The error for a record whose headers the writer refused with `code` (HEADERS_*), naming the bad header. */
+function headersRefused(code: number, headers: object, index: number): LogError {
+  if (code === HEADERS_NAME_TOO_LONG) return new LogError('INVALID_ARGUMENT', `record ${index}: header name too long`)
+  if (code === HEADERS_TOO_MANY) return new LogError('INVALID_ARGUMENT', `record ${index}: too many headers`)
+  assert(code === HEADERS_VALUE_BAD, 'a known refusal')
+  for (const name in headers) {
+    if (!Object.prototype.hasOwnProperty.call(headers, name)) continue
+    const value = (headers as Record<string, unknown>)[name]
+    if (!isBytes(value)) return badBytes(value, 'header', index, name)
+  }
+  return new LogError('INVALID_ARGUMENT', `record ${index}: a header value must be a Uint8Array or a string`)
 }
 
 function fillTo(values: number[], length: number, filler: number): number[] {
