@@ -172,7 +172,13 @@ export function encodeFrame(
   return crc
 }
 
-/** Writes payloads in place: record `index` of a batch, `payloadBytes(index)` bytes at `at`. */
+/**
+ * Writes payloads in place: record `index` of a batch, `payloadBytes(index)` bytes at `at`. The
+ * caller lays frames back to back and calls write for increasing indexes; the bytes of `buf` after
+ * the payload, up to buf.length, are not in use yet, so a source may fill them ahead (the queue
+ * layer's envelope run copies later frames' payloads there at once and checks on each call that its
+ * record landed where it was put).
+ */
 export interface PayloadSource {
   payloadBytes(index: number): number
   write(buf: Buffer, at: number, index: number): void
@@ -462,6 +468,8 @@ export class EnvelopeWriter {
   /** `bytes` as a DataView, for the four-byte stores of putAscii and copyBytes. */
   private view: DataView
   private bytesMax = 0
+  /** Bytes left free before each envelope (see reset). */
+  private gapBytes = 0
   /**
    * The header last written at each place (first, second, ...) of an envelope of this batch: its name,
    * its string value (undefined for bytes), and where its entry lies in `bytes` ([at, end), the value's
@@ -479,11 +487,17 @@ export class EnvelopeWriter {
     this.view = viewOf(this.bytes)
   }
 
-  /** Forgets what was written; the buffer may then grow up to `bytesMax` (RECORD_TOO_LARGE beyond). */
-  reset(bytesMax: number): void {
+  /**
+   * Forgets what was written; the buffer may then grow up to `bytesMax` (RECORD_TOO_LARGE beyond).
+   * Each envelope is then preceded by `gapBytes` unwritten bytes (FRAME_HEADER_BYTES lays the
+   * envelopes out as the frames of a store, so a run of them is copied into a write buffer at once).
+   */
+  reset(bytesMax: number, gapBytes = 0): void {
     assert(bytesMax > 0)
+    assert(gapBytes === 0 || gapBytes === FRAME_HEADER_BYTES, 'no gap or a frame header')
     this.position = 0
     this.bytesMax = bytesMax
+    this.gapBytes = gapBytes
     // The remembered entries point into bytes about to be overwritten.
     this.slotNames.fill(undefined)
     this.slotValues.fill(undefined)
@@ -495,8 +509,8 @@ export class EnvelopeWriter {
    * HEADERS_* codes for the first refused header; the envelope must then be dropped (the caller throws).
    */
   envelope(key: EnvelopeField | undefined, headers: object | undefined, value: EnvelopeField): number {
-    const start = this.position
-    this.ensure(ENVELOPE_FIXED_BYTES)
+    this.ensure(this.gapBytes + ENVELOPE_FIXED_BYTES)
+    const start = this.position + this.gapBytes
     this.bytes[start] = ENVELOPE_VERSION
     this.bytes[start + 1] = key === undefined ? 0 : ATTRIBUTE_HAS_KEY
     this.position = start + ENVELOPE_FIXED_BYTES
