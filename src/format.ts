@@ -549,7 +549,8 @@ export class EnvelopeWriter {
     const valueAt = this.position
     this.ensure(HEADER_VALUE_LENGTH_BYTES)
     this.position = valueAt + HEADER_VALUE_LENGTH_BYTES
-    putU32(this.bytes, valueAt, this.field(value))
+    const valueBytes = this.field(value) // may grow `bytes`: read it after
+    putU32(this.bytes, valueAt, valueBytes)
     if (slot < HEADER_SLOTS_REMEMBERED) {
       this.slotNames[slot] = name
       this.remember(slot, value, at, valueAt)
@@ -581,7 +582,8 @@ export class EnvelopeWriter {
     copyBytes(this.view, at, from, nameEntryBytes)
     const valueAt = at + nameEntryBytes
     this.position = valueAt + HEADER_VALUE_LENGTH_BYTES
-    putU32(this.bytes, valueAt, this.field(value))
+    const valueBytes = this.field(value) // may grow `bytes`: read it after
+    putU32(this.bytes, valueAt, valueBytes)
     this.remember(slot, value, at, valueAt)
   }
 
