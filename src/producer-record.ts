@@ -3,7 +3,9 @@
  * pass over each record: every field is read once, checked, and written into a scratch buffer
  * (format.ts's EnvelopeWriter). A bad record throws before any log is touched, so a refused batch
  * writes nothing; the logs then copy the finished envelopes into their write buffers
- * (SegmentedLog.appendFrom with `source()`).
+ * (SegmentedLog.appendFrom with `source()`). For the owner's own appends the scratch is framed: a
+ * frame header's worth of bytes before each envelope, so consecutive envelopes lie as the store's
+ * frames will and a run of them is copied at once (EnvelopeRun).
  *
  * The scratch is shared between batches: a batch is encoded and handed to its logs' appendFrom
  * synchronously (appendFrom copies the bytes before it returns), then released for the next one.
