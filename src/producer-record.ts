@@ -3,13 +3,16 @@
  * pass over each record: every field is read once, checked, and written into a scratch buffer
  * (format.ts's EnvelopeWriter). A bad record throws before any log is touched, so a refused batch
  * writes nothing; the logs then copy the finished envelopes into their write buffers
- * (SegmentedLog.appendFrom with `source()`).
+ * (SegmentedLog.appendFrom with `source()`). For the owner's own appends the scratch is framed: a
+ * frame header's worth of bytes before each envelope, so consecutive envelopes lie as the store's
+ * frames will and a run of them is copied at once (EnvelopeRun).
  *
  * The scratch is shared between batches: a batch is encoded and handed to its logs' appendFrom
  * synchronously (appendFrom copies the bytes before it returns), then released for the next one.
  */
 import { LogError } from './errors.js'
-import { ENVELOPE_FIXED_BYTES, EnvelopeWriter, type PayloadSource, HEADER_COUNT_MAX, envelopeHasKey, envelopeKeyBytes } from './format.js'
+import { assert } from './assert.js'
+import { ENVELOPE_FIXED_BYTES, EnvelopeWriter, FRAME_HEADER_BYTES, HEADERS_NAME_TOO_LONG, HEADERS_TOO_MANY, HEADERS_VALUE_BAD, type PayloadSource, envelopeHasKey, envelopeKeyBytes } from './format.js'
 import { murmur2Range, partitionForHash } from './murmur2.js'
 
 export type Bytes = Uint8Array | string
@@ -30,6 +33,8 @@ const SCRATCH_BYTES_KEPT_MAX = 4 * 1024 * 1024
 /** Marks "not given" in the per-record arrays: given timestamps are never negative, given partitions are integers. */
 const NO_TIMESTAMP = -1
 const NO_PARTITION = Number.NaN
+/** keyedPartitions' mark of a keyless record. */
+export const NO_KEY = -1
 
 /** Whether a field is bytes or a string (checked inline on the hot path; badBytes builds the error). */
 function isBytes(value: unknown): boolean {
@@ -44,12 +49,15 @@ function badBytes(value: unknown, what: string, index: number, headerName?: stri
 
 /** The checked and encoded records of one batch, in the order given. */
 export class EncodedRecords {
-  /** Envelope i is bytes [offsets[i], offsets[i + 1]) of `bytes`. */
+  /** Envelope i is bytes [offsets[i] + gapBytes, offsets[i + 1]) of the scratch. */
   private readonly offsets: number[] = [0]
+  /** 0, or FRAME_HEADER_BYTES when the envelopes are laid out as store frames (see encode). */
+  private gapBytes = 0
   private readonly timestampsMs: number[] = []
   private readonly partitions: number[] = []
   private writer = new EnvelopeWriter(SCRATCH_BYTES_INITIAL)
   private hasTimestamps = false
+  private placements = new Int32Array(0)
   hasExplicitPartition = false
 
   get count(): number {
@@ -63,21 +71,40 @@ export class EncodedRecords {
     return Number.isNaN(partition) ? undefined : partition
   }
 
-  /** Kafka's keyed placement of record `index` (murmur2 of its key's bytes), or undefined when it has no key. */
-  keyedPartition(index: number, partitionCount: number): number | undefined {
+  /**
+   * Kafka's keyed placement (murmur2 of the key's bytes) of every record, NO_KEY for keyless ones,
+   * in a array kept between batches: valid until the next call.
+   */
+  keyedPartitions(partitionCount: number): Int32Array {
+    const count = this.count
+    if (this.placements.length < count) this.placements = new Int32Array(Math.max(count, this.placements.length * 2))
+    const placements = this.placements
     const bytes = this.writer.bytes
-    const start = this.offsets[index]!
-    if (!envelopeHasKey(bytes, start)) return undefined
-    const keyStart = start + ENVELOPE_FIXED_BYTES
-    return partitionForHash(murmur2Range(bytes, keyStart, keyStart + envelopeKeyBytes(bytes, start)), partitionCount)
+    const offsets = this.offsets
+    const gapBytes = this.gapBytes
+    for (let index = 0; index < count; index++) {
+      const start = offsets[index]! + gapBytes
+      if (!envelopeHasKey(bytes, start)) {
+        placements[index] = NO_KEY
+        continue
+      }
+      const keyStart = start + ENVELOPE_FIXED_BYTES
+      placements[index] = partitionForHash(murmur2Range(bytes, keyStart, keyStart + envelopeKeyBytes(bytes, start)), partitionCount)
+    }
+    return placements
   }
 
-  /** The scratch: record `index`'s envelope is bytes [envelopeStart(index), envelopeStart(index + 1)). */
+  /**
+   * The scratch of a batch encoded without gaps: record `index`'s envelope is bytes
+   * [envelopeStart(index), envelopeStart(index + 1)), all of them back to back.
+   */
   get scratch(): Buffer {
+    assert(this.gapBytes === 0, 'envelopes back to back')
     return this.writer.bytes
   }
 
   envelopeStart(index: number): number {
+    assert(this.gapBytes === 0, 'envelopes back to back')
     return this.offsets[index]!
   }
 
@@ -86,7 +113,24 @@ export class EncodedRecords {
    * SegmentedLog.appendFrom, which copies each straight into its write buffer. Valid until release().
    */
   source(indexes: readonly number[] | undefined): PayloadSource {
-    return new EnvelopeRun(this.writer.bytes, this.offsets, indexes)
+    return new EnvelopeRun(this.writer.bytes, this.offsets, this.gapBytes, indexes)
+  }
+
+  /** Lays framed envelopes back to back, for a batch that is forwarded after all (a getter closed the topic meanwhile). */
+  unframe(): void {
+    if (this.gapBytes === 0) return
+    const bytes = this.writer.bytes
+    const offsets = this.offsets
+    let to = 0
+    for (let index = 0; index < this.count; index++) {
+      const start = offsets[index]! + this.gapBytes
+      const end = offsets[index + 1]!
+      bytes.copyWithin(to, start, end)
+      offsets[index] = to
+      to += end - start
+    }
+    offsets[this.count] = to
+    this.gapBytes = 0
   }
 
   /** The timestamps for appendBatch: `now` for all, or one per record of `indexes` (all records when undefined). */
@@ -96,8 +140,14 @@ export class EncodedRecords {
     return indexes === undefined ? this.timestampsMs.map(pick) : indexes.map((index) => pick(this.timestampsMs[index]!))
   }
 
-  encode(records: readonly unknown[], bytesMax: number): void {
-    this.writer.reset(bytesMax)
+  /**
+   * With `framed`, each envelope is preceded by FRAME_HEADER_BYTES of scratch, so the envelopes of a
+   * partition lie as the frames of its store will (appendFrom copies runs of them at once); else they
+   * are back to back (the forwarded body copies them so). `bytesMax` counts envelope bytes only.
+   */
+  encode(records: readonly unknown[], bytesMax: number, framed: boolean): void {
+    this.gapBytes = framed ? FRAME_HEADER_BYTES : 0
+    this.writer.reset(bytesMax + records.length * this.gapBytes, this.gapBytes)
     this.offsets.length = 1
     this.timestampsMs.length = 0
     this.partitions.length = 0
@@ -127,11 +177,12 @@ export class EncodedRecords {
     if (partition !== undefined && (typeof partition !== 'number' || !Number.isInteger(partition))) {
       throw new LogError('INVALID_ARGUMENT', `record ${index}: partition must be an integer, got ${String(partition)}`)
     }
-    const writer = this.writer
-    writer.begin()
-    if (hasKey) writer.key(key)
-    if (headers !== undefined) this.encodeHeaders(headers, index)
-    this.offsets.push(writer.end(value))
+    if (headers !== undefined && (headers === null || typeof headers !== 'object' || Array.isArray(headers))) {
+      throw new LogError('INVALID_ARGUMENT', `record ${index}: headers must be an object`)
+    }
+    const end = this.writer.envelope(hasKey ? key : undefined, headers, value)
+    if (end < 0) throw headersRefused(end, headers!, index)
+    this.offsets.push(end)
     // The per-record arrays are filled only once some record of the batch gives a timestamp or a partition.
     if (timestamp !== undefined || this.hasTimestamps) {
       fillTo(this.timestampsMs, index, NO_TIMESTAMP).push(timestamp ?? NO_TIMESTAMP)
@@ -142,31 +193,29 @@ export class EncodedRecords {
       this.hasExplicitPartition = true
     }
   }
-
-  private encodeHeaders(headers: unknown, index: number): void {
-    if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
-      throw new LogError('INVALID_ARGUMENT', `record ${index}: headers must be an object`)
-    }
-    const writer = this.writer
-    let count = 0
-    for (const name in headers) {
-      if (!Object.prototype.hasOwnProperty.call(headers, name)) continue
-      const value = (headers as Record<string, unknown>)[name]
-      if (!isBytes(value)) throw badBytes(value, 'header', index, name)
-      if (!writer.header(name, value as Bytes)) throw new LogError('INVALID_ARGUMENT', `record ${index}: header name too long`)
-      if (++count > HEADER_COUNT_MAX) throw new LogError('INVALID_ARGUMENT', `record ${index}: too many headers`)
-    }
-  }
 }
 
-/** Some envelopes of a batch's scratch, in order: record i of the run is envelope indexes[i] (or i). */
+/**
+ * Some envelopes of a batch's scratch, in order: record i of the run is envelope indexes[i] (or i).
+ * When the scratch is framed and the log writes a record right after the previous one, the
+ * envelopes that follow in the scratch are copied along with it, up to the end of the write buffer,
+ * gaps and all: they then lie exactly where the log will put them, so one copy serves a long run and
+ * later calls only check that their record is already in place (one Uint8Array view and call per
+ * record cost as much as encoding a header, measured).
+ */
 class EnvelopeRun implements PayloadSource {
   private readonly buffer: ArrayBuffer
   private readonly byteOffset: number
+  /** The buffer the last copy went to, and where it put run record `placedIndex` .. `placedEnd` - 1. */
+  private placedIn: Buffer | undefined
+  private placedIndex = 0
+  private placedEnd = 0
+  private placedAt = 0
 
   constructor(
     scratch: Buffer,
     private readonly offsets: readonly number[],
+    private readonly gapBytes: number,
     private readonly indexes: readonly number[] | undefined,
   ) {
     this.buffer = scratch.buffer as ArrayBuffer
@@ -175,14 +224,51 @@ class EnvelopeRun implements PayloadSource {
 
   payloadBytes(index: number): number {
     const record = this.indexes === undefined ? index : this.indexes[index]!
-    return this.offsets[record + 1]! - this.offsets[record]!
+    return this.offsets[record + 1]! - this.offsets[record]! - this.gapBytes
   }
 
   write(buf: Buffer, at: number, index: number): void {
+    if (buf === this.placedIn && index === this.placedIndex && at === this.placedAt && index < this.placedEnd) {
+      this.placedIndex = index + 1
+      this.placedAt = at + this.payloadBytes(index) + FRAME_HEADER_BYTES
+      return
+    }
     const record = this.indexes === undefined ? index : this.indexes[index]!
-    const start = this.offsets[record]!
-    buf.set(new Uint8Array(this.buffer, this.byteOffset + start, this.offsets[record + 1]! - start), at)
+    const start = this.offsets[record]! + this.gapBytes
+    let end = this.offsets[record + 1]!
+    let next = index + 1
+    if (this.gapBytes === FRAME_HEADER_BYTES) {
+      // Take the following records while they follow in the scratch too and fit in `buf`.
+      const scratchEnd = buf.length - at + start // scratch position that lands on the end of buf
+      const indexes = this.indexes
+      const runEnd = indexes === undefined ? this.offsets.length - 1 : indexes.length
+      for (; next < runEnd; next++) {
+        const nextRecord = indexes === undefined ? next : indexes[next]!
+        if (nextRecord !== record + (next - index)) break
+        const nextEnd = this.offsets[nextRecord + 1]!
+        if (nextEnd > scratchEnd) break
+        end = nextEnd
+      }
+    }
+    buf.set(new Uint8Array(this.buffer, this.byteOffset + start, end - start), at)
+    this.placedIn = buf
+    this.placedIndex = index + 1
+    this.placedEnd = next
+    this.placedAt = at + this.offsets[record + 1]! - this.offsets[record]!
   }
+}
+
+/** The error for a record whose headers the writer refused with `code` (HEADERS_*), naming the bad header. */
+function headersRefused(code: number, headers: object, index: number): LogError {
+  if (code === HEADERS_NAME_TOO_LONG) return new LogError('INVALID_ARGUMENT', `record ${index}: header name too long`)
+  if (code === HEADERS_TOO_MANY) return new LogError('INVALID_ARGUMENT', `record ${index}: too many headers`)
+  assert(code === HEADERS_VALUE_BAD, 'a known refusal')
+  for (const name in headers) {
+    if (!Object.prototype.hasOwnProperty.call(headers, name)) continue
+    const value = (headers as Record<string, unknown>)[name]
+    if (!isBytes(value)) return badBytes(value, 'header', index, name)
+  }
+  return new LogError('INVALID_ARGUMENT', `record ${index}: a header value must be a Uint8Array or a string`)
 }
 
 function fillTo(values: number[], length: number, filler: number): number[] {
@@ -196,12 +282,12 @@ let idle: EncodedRecords | undefined
  * Checks and encodes `records` (INVALID_ARGUMENT names the first bad one; RECORD_TOO_LARGE past
  * `bytesMax` encoded bytes). The caller appends them at once and then calls release().
  */
-export function encodeRecords(records: readonly unknown[], bytesMax: number): EncodedRecords {
+export function encodeRecords(records: readonly unknown[], bytesMax: number, framed = false): EncodedRecords {
   // A batch encoded while another is still held (a getter on a record that sends) gets its own scratch.
   const batch = idle ?? new EncodedRecords()
   idle = undefined
   try {
-    batch.encode(records, bytesMax)
+    batch.encode(records, bytesMax, framed)
   } catch (error) {
     batch.release()
     throw error

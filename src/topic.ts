@@ -20,7 +20,7 @@ import { checkGroupId } from './offset-store.js'
 import { type SegmentedLogOptions, resolveOptions } from './options.js'
 import { OwnerClient, RemoteGroupLink, RetryElsewhere, encodeForwarded, ownerAddress } from './owner-client.js'
 import { Partition } from './partition.js'
-import { type EncodedRecords, type ProducerRecord, encodeRecords } from './producer-record.js'
+import { type EncodedRecords, NO_KEY, type ProducerRecord, encodeRecords } from './producer-record.js'
 import { SegmentedLog } from './segmented-log.js'
 import { type ShareGroupConfig, type ShareGroupOptions, resolveShareGroupOptions } from './share-coordinator.js'
 import { ShareGroup } from './share-group.js'
@@ -70,9 +70,6 @@ interface PartitionShare {
   partition: number
   indexes: readonly number[] | undefined
 }
-
-/** A keyless record without a partition, until the batch's spread partition is known. */
-const NO_PARTITION_YET = -1
 
 export class Topic {
   readonly name: string
@@ -400,12 +397,14 @@ export class Topic {
     if (!Array.isArray(records)) throw new LogError('INVALID_ARGUMENT', 'sendBatch takes an array of records')
     if (records.length === 0) return []
     // A batch larger than partitions × batchBytesMax has a share over batchBytesMax whatever the placement.
-    const encoded = encodeRecords(records, this.partitionCount * this.partitionList[0]!.log.options.batchBytesMax)
+    // The owner appends the envelopes itself: laid out as frames, they are copied into the logs in runs.
+    const encoded = encodeRecords(records, this.partitionCount * this.partitionList[0]!.log.options.batchBytesMax, this.role.kind === 'owner')
     let shares: PartitionShare[]
     let firsts: Promise<number[]>
     try {
       shares = this.place(encoded, forcedPartition)
       const role = this.role
+      if (role.kind !== 'owner') encoded.unframe()
       if (role.kind === 'owner') firsts = Promise.all(shares.map(({ partition, indexes }) => this.partitionList[partition]!.appendEncoded(encoded, indexes)))
       else if (role.kind === 'reader') throw new LogError('READ_ONLY', 'this topic handle was opened readOnly', { path: this.dir })
       else firsts = this.forward(shares.map(({ partition, indexes }) => [partition, indexes?.length ?? encoded.count]), encodeForwarded(encoded, shares))
@@ -427,25 +426,31 @@ export class Topic {
     if (forcedPartition !== undefined) return [{ partition: forcedPartition, indexes: undefined }]
     if (this.partitionCount === 1 && !encoded.hasExplicitPartition) return [{ partition: 0, indexes: undefined }]
     const count = encoded.count
-    const partitions: number[] = new Array(count)
-    let spreadNeeded = false
-    for (let index = 0; index < count; index++) {
-      const explicit = encoded.explicitPartition(index)
-      const partition = explicit === undefined ? encoded.keyedPartition(index, this.partitionCount) : this.checkPartition(explicit)
-      // Only keyless records without a partition take a turn in the spread.
-      if (partition === undefined) spreadNeeded = true
-      partitions[index] = partition ?? NO_PARTITION_YET
+    const partitions = encoded.keyedPartitions(this.partitionCount)
+    if (encoded.hasExplicitPartition) {
+      for (let index = 0; index < count; index++) {
+        const explicit = encoded.explicitPartition(index)
+        if (explicit !== undefined) partitions[index] = this.checkPartition(explicit)
+      }
     }
-    const spread = spreadNeeded ? this.takeNextPartition() : 0
-    const byPartition = new Map<number, number[]>()
+    // Only keyless records without a partition take a turn in the spread, one turn per batch
+    // (taken once every record is known good, so a refused batch leaves the turn where it was).
+    let spread = -1
+    for (let index = 0; index < count && spread < 0; index++) if (partitions[index] === NO_KEY) spread = this.takeNextPartition()
+    const byPartition: (number[] | undefined)[] = new Array<number[] | undefined>(this.partitionCount).fill(undefined)
+    const order: number[] = []
     for (let index = 0; index < count; index++) {
-      const partition = partitions[index] === NO_PARTITION_YET ? spread : partitions[index]!
-      const indexes = byPartition.get(partition)
-      if (indexes) indexes.push(index)
-      else byPartition.set(partition, [index])
+      const placed = partitions[index]!
+      const partition = placed === NO_KEY ? spread : placed
+      const indexes = byPartition[partition]
+      if (indexes !== undefined) indexes.push(index)
+      else {
+        byPartition[partition] = [index]
+        order.push(partition)
+      }
     }
-    if (byPartition.size === 1) return [{ partition: [...byPartition.keys()][0]!, indexes: undefined }]
-    return [...byPartition].map(([partition, indexes]) => ({ partition, indexes }))
+    if (order.length === 1) return [{ partition: order[0]!, indexes: undefined }]
+    return order.map((partition) => ({ partition, indexes: byPartition[partition]! }))
   }
 
   /** Sends a forwarded body to the owner (resent if the owner was closing); appends it here if this handle took over meanwhile. */

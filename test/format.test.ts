@@ -23,6 +23,7 @@ import {
   encodeFileHeader,
   encodeFrame,
   encodeIndexEntry,
+  EnvelopeWriter,
   parseSegmentFileName,
   segmentFileName,
   STORE_MAGIC,
@@ -204,6 +205,75 @@ describe('format v1', () => {
       })()
       expect(error).toBeInstanceOf(LogError)
       expect((error as LogError).code).toBe('UNSUPPORTED_VERSION')
+    })
+  })
+
+  describe('record envelope', () => {
+    type Field = Uint8Array | string
+    type Record = { key?: Field; headers?: { [name: string]: Field }; value: Field }
+    const bytesOf = (field: Field): Buffer => (typeof field === 'string' ? Buffer.from(field, 'utf8') : Buffer.from(field))
+
+    /** The layout of docs/format.md, spelled out with Buffer methods. */
+    function reference({ key, headers = {}, value }: Record): Buffer {
+      const parts: Buffer[] = []
+      const fixed = Buffer.alloc(8)
+      fixed[0] = 1
+      fixed[1] = key === undefined ? 0 : 1
+      fixed.writeUInt16LE(Object.keys(headers).length, 2)
+      fixed.writeUInt32LE(key === undefined ? 0 : bytesOf(key).length, 4)
+      parts.push(fixed)
+      if (key !== undefined) parts.push(bytesOf(key))
+      for (const [name, field] of Object.entries(headers)) {
+        const nameBytes = bytesOf(name)
+        const valueBytes = bytesOf(field)
+        const lengths = Buffer.alloc(6)
+        lengths.writeUInt16LE(nameBytes.length, 0)
+        parts.push(lengths.subarray(0, 2), nameBytes)
+        lengths.writeUInt32LE(valueBytes.length, 2)
+        parts.push(lengths.subarray(2, 6), valueBytes)
+      }
+      parts.push(bytesOf(value))
+      return Buffer.concat(parts)
+    }
+
+    // Headers that repeat (copied from the previous envelope's entry), change value or kind, move,
+    // grow past the 64-char short-string path, and more places than the writer remembers.
+    const RECORDS: Record[] = [
+      { key: 'key-0', headers: { 'content-type': 'text/plain', 'trace-id': '01' }, value: 'a' },
+      { key: 'key-1', headers: { 'content-type': 'text/plain', 'trace-id': '02' }, value: Uint8Array.of(1, 2, 3) },
+      { headers: { 'content-type': 'text/plain', 'trace-id': Uint8Array.of(7) }, value: '' },
+      { key: '', headers: { 'content-type': Uint8Array.of(7), 'trace-id': Uint8Array.of(7) }, value: 'b' },
+      { key: 'ключ', headers: { 'trace-id': '02', 'content-type': 'text/plain' }, value: 'é' },
+      { key: '🔑', headers: { 'trace-id': 'ü'.repeat(40), 'content-type': 'x'.repeat(300) }, value: 'c' },
+      { key: '🔑', headers: { 'trace-id': 'ü'.repeat(40), 'content-type': 'x'.repeat(300) }, value: 'c' },
+      { value: 'no headers' },
+      { headers: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`h${i}`, i % 2 ? 'same' : `v${i}`])), value: 'd' },
+      { headers: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`h${i}`, i % 2 ? 'same' : `w${i}`])), value: 'e' },
+      { headers: { naïve: 'a', '': '' }, value: 'f' },
+      { headers: { naïve: 'a', '': '' }, value: 'f' },
+    ]
+
+    it.each([0, FRAME_HEADER_BYTES])('writes each envelope of a batch exactly as docs/format.md lays it out (gap of %i bytes before each)', (gapBytes) => {
+      // A small first buffer, so the batch also grows it in the middle of envelopes.
+      const writer = new EnvelopeWriter(16)
+      writer.reset(1 << 20, gapBytes)
+      const ends = RECORDS.map(({ key, headers, value }) => writer.envelope(key, headers, value))
+      let start = 0
+      for (const [i, end] of ends.entries()) {
+        expect({ i, bytes: writer.bytes.subarray(start + gapBytes, end).toString('hex') }).toEqual({ i, bytes: reference(RECORDS[i]!).toString('hex') })
+        start = end
+      }
+      expect(writer.position).toBe(start)
+    })
+
+    it('forgets the headers of the previous batch on reset (a repeat after reset is encoded afresh)', () => {
+      const writer = new EnvelopeWriter(1024)
+      writer.reset(1024)
+      writer.envelope('k', { h: 'value one' }, 'v')
+      writer.reset(1024)
+      writer.bytes.fill(0xee)
+      const end = writer.envelope('k', { h: 'value one' }, 'v')
+      expect(writer.bytes.subarray(0, end).toString('hex')).toBe(reference({ key: 'k', headers: { h: 'value one' }, value: 'v' }).toString('hex'))
     })
   })
 })

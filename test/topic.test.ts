@@ -624,6 +624,117 @@ describe('Topic', () => {
       expect(outer.map((result) => result.offset)).toEqual([2, 3, 4])
       expect(await valuesOf(topic, 0)).toEqual(['inner 0', 'inner 1', 'outer 0', 'outer 1', 'outer 2'])
     })
+
+    it('refuses a batch with LOG_CLOSED when a getter closes the topic while the batch is encoded, and writes nothing', async () => {
+      const dir = tempDir('topic')
+      const topic = await openTopic(dir, { partitions: 2 })
+      let closing: Promise<void> | undefined
+      const closer = {
+        key: 'k',
+        get value(): string {
+          closing ??= topic.close()
+          return 'v'
+        },
+      }
+      const error = await rejectionOf(() => topic.sendBatch([{ value: 'a', key: 'x' }, bad(closer), { value: 'c', key: 'y' }]))
+      expect(error).toMatchObject({ code: 'LOG_CLOSED' })
+      await closing
+      const reopened = await openTopic(dir)
+      expect(endOffsets(reopened)).toEqual([0, 0])
+    })
+  })
+
+  describe('producer encoding within a batch', () => {
+    /** Records whose headers repeat, change, swap places and change kind from one record to the next. */
+    const HEADER_RUNS: ProducerRecord[] = [
+      { value: 'r0', key: 'k0', headers: { 'content-type': 'text/plain', 'trace-id': 'aaaa' } },
+      { value: 'r1', key: 'k1', headers: { 'content-type': 'text/plain', 'trace-id': 'bbbb' } },
+      { value: 'r2', headers: { 'content-type': 'text/plain', 'trace-id': Uint8Array.of(1, 2) } },
+      { value: 'r3', key: null, headers: { 'content-type': Uint8Array.of(9), 'trace-id': Uint8Array.of(1, 2) } },
+      { value: 'r4', key: '', headers: { 'content-type': 'text/plain', 'trace-id': 'bbbb' } },
+      { value: 'r5', key: 'k5', headers: { 'trace-id': 'bbbb', 'content-type': 'text/plain' } },
+      { value: 'r6', key: 'k6', headers: { 'trace-id': 'bbbb' } },
+      { value: 'r7', key: 'k7' },
+      { value: 'r8', key: 'k8', headers: { 'trace-id': 'bbbb', 'content-type': 'text/plain', extra: 'e' } },
+      { value: 'r9', key: 'ключ', headers: { 'trace-id': 'бббб', 'content-type': 'text/plain', extra: '' } },
+      { value: 'r10', key: 'ключ', headers: { 'trace-id': 'бббб', 'content-type': 'text/☃', extra: '' } },
+      { value: 'r11', key: '🔑', headers: { 'trace-id': 'x'.repeat(70_000), 'content-type': 'text/☃', extra: '' } },
+      { value: 'r12', key: '🔑', headers: { 'trace-id': 'x'.repeat(70_000), 'content-type': 'é'.repeat(100), extra: '' } },
+      { value: Uint8Array.of(0, 1), key: Uint8Array.of(7), headers: { 'trace-id': 'x'.repeat(70_000), 'content-type': 'é'.repeat(100), extra: 'e' } },
+      { value: '', headers: {} },
+      { value: 'r15', headers: { 'trace-id': 'bbbb', 'content-type': 'text/plain', extra: 'e' } },
+      { value: 'r16', headers: { naïve: 'a', 'trace-id': 'bbbb', 'content-type': 'text/plain' } },
+      { value: 'r17', headers: { naïve: 'a', 'trace-id': 'bbbb', 'content-type': 'text/plain' } },
+    ]
+
+    const hexOf = (field: Uint8Array | string): string => hex(typeof field === 'string' ? utf8(field) : field)!
+    function expectRecord(consumed: ConsumedRecord, record: ProducerRecord, where: string): void {
+      const key = record.key === undefined || record.key === null ? null : hexOf(record.key)
+      const headers = Object.entries(record.headers ?? {}).map(([name, value]) => [name, hexOf(value)])
+      expect({ where, key: hex(consumed.key), value: hex(consumed.value), headers: Object.entries(consumed.headers).map(([name, value]) => [name, hex(value)]) }).toEqual({
+        where,
+        key,
+        value: hexOf(record.value),
+        headers,
+      })
+    }
+
+    it.each([1, 3])('round-trips headers that repeat, change and move from record to record in one batch (%i partitions), twice over', async (partitions) => {
+      const dir = tempDir('topic')
+      let topic = await openTopic(dir, { partitions })
+      const batch = [...HEADER_RUNS, ...HEADER_RUNS, ...HEADER_RUNS.slice().reverse()]
+      const placed = await topic.sendBatch(batch)
+      const check = (): void => {
+        for (const [i, { partition, offset }] of placed.entries()) expectRecord(topic.partition(partition).read(offset), batch[i]!, `record ${i}`)
+      }
+      check()
+      await topic.close()
+      topic = await openTopic(dir)
+      check()
+    })
+
+    it('round-trips header names over 8 places per record (the remembered ones and those past them)', async () => {
+      const topic = await openTopic(tempDir('topic'))
+      const records = Array.from({ length: 20 }, (_, i) => ({
+        value: `v${i}`,
+        headers: Object.fromEntries(Array.from({ length: 12 }, (_, h) => [`h${h}`, h % 3 === 0 ? 'same' : `r${i}h${h}`])),
+      }))
+      await topic.sendBatch(records)
+      for (const [offset, record] of records.entries()) expectRecord(topic.partition(0).read(offset), record, `record ${offset}`)
+    })
+
+    it.each([
+      { partitions: 1, writeBufferBytes: 4096, segmentBytesMax: 64 * 1024 },
+      { partitions: 3, writeBufferBytes: 4096, segmentBytesMax: 64 * 1024 },
+      { partitions: 1, writeBufferBytes: 64 * 1024, segmentBytesMax: 20_000 },
+    ])(
+      'writes batches that cross write buffer flushes and segment rolls byte for byte ($partitions partitions, $writeBufferBytes B buffer, $segmentBytesMax B segments)',
+      async ({ partitions, writeBufferBytes, segmentBytesMax }) => {
+        const dir = tempDir('topic')
+        let topic = await openTopic(dir, { partitions, writeBufferBytes, segmentBytesMax })
+        const sizes = [1, 100, 4000, 10, 5000, 0, 333, 3900, 77]
+        const batches = [0, 1, 2].map((b) =>
+          Array.from({ length: 400 }, (_, i) => ({
+            key: i % 5 === 4 ? undefined : `key-${b}-${i}`,
+            value: Buffer.alloc(sizes[(i + b) % sizes.length]!, (i * 7 + b) & 0xff),
+            headers: { 'content-type': 'application/octet-stream', 'trace-id': `${b}:${i}` },
+          })),
+        )
+        const placed = []
+        for (const batch of batches) placed.push(await topic.sendBatch(batch))
+        expect(topic.partition(0).log.segments.length).toBeGreaterThan(1)
+        const check = (): void => {
+          for (const [b, batch] of batches.entries()) {
+            for (const [i, { partition, offset }] of placed[b]!.entries()) expectRecord(topic.partition(partition).read(offset), batch[i]!, `batch ${b} record ${i}`)
+          }
+        }
+        check()
+        await topic.close()
+        topic = await openTopic(dir)
+        check()
+        expect(endOffsets(topic).reduce((sum, count) => sum + count, 0)).toBe(1200)
+      },
+    )
   })
 
   describe('close', () => {
