@@ -14,7 +14,7 @@
  */
 import { assert } from './assert.js'
 import { LITTLE_ENDIAN, wordsOf, wordsOver } from './crc32c.js'
-import { FRAME_HEADER_BYTES, INDEX_ENTRY_BYTES, frameInPlaceOk, framePayloadBytesAt, frameTimestampMsAt, indexWordsPayloadBytes, indexWordsPosition } from './format.js'
+import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, INDEX_ENTRY_BYTES, frameInPlaceOk, framePayloadBytesAt, frameTimestampMsAt, indexWordsPayloadBytes, indexWordsPosition } from './format.js'
 
 /** A record as the batch read hands it out (the shape of SegmentedLog's LogRecord). */
 export interface FrameRecord {
@@ -33,7 +33,24 @@ export class MappedFrames {
     private readonly store: Buffer,
     private readonly storeWords: Int32Array | undefined,
     private readonly indexWords: Uint32Array,
-  ) {}
+  ) {
+    this.storeBuffer = store.buffer
+    this.storeByteOffset = store.byteOffset
+    this.uniformFrameBytes = uniformFrameBytes(indexWords, count)
+  }
+
+  /**
+   * The size every frame of this segment has (header included), or 0 when sizes differ. A segment of
+   * records of one size (common: fixed-schema events) then finds frame r at FILE_HEADER_BYTES +
+   * r * uniformFrameBytes without touching its index entry: the entry is a second dependent cache
+   * miss per random read, measured as about a third of the mapped read's time at 10^6 records. The
+   * frame found is still checked exactly as before (relative offset, length and CRC-32C).
+   */
+  private readonly uniformFrameBytes: number
+
+  /** The map's ArrayBuffer and where the store starts in it: payload views are made straight from them. */
+  private readonly storeBuffer: ArrayBufferLike
+  private readonly storeByteOffset: number
 
   /**
    * Views over a mapped store and its index entries (the bytes after the index file header), or
@@ -49,16 +66,36 @@ export class MappedFrames {
   /** The position of record `relativeOffset`'s frame once checked, or -1 when it does not check out. */
   checkedPosition(relativeOffset: number, verifyChecksum: boolean): number {
     if (!(relativeOffset >= 0 && relativeOffset < this.count)) return -1
-    const position = indexWordsPosition(this.indexWords, relativeOffset)
-    const payloadBytes = indexWordsPayloadBytes(this.indexWords, relativeOffset)
+    const frameBytes = this.uniformFrameBytes
+    let position: number
+    let payloadBytes: number
+    if (frameBytes > 0) {
+      position = FILE_HEADER_BYTES + relativeOffset * frameBytes
+      payloadBytes = frameBytes - FRAME_HEADER_BYTES
+    } else {
+      position = indexWordsPosition(this.indexWords, relativeOffset)
+      payloadBytes = indexWordsPayloadBytes(this.indexWords, relativeOffset)
+    }
     if (!frameInPlaceOk(this.store, this.storeWords, position, relativeOffset, payloadBytes, verifyChecksum)) return -1
     return position
   }
 
-  /** The payload of the checked frame at `position` (a view of the map). */
+  /**
+   * The payload of record `relativeOffset` (a view of the map) once its frame checks out, or
+   * undefined: read(offset)'s whole fast path in one call, making no object but the view.
+   */
+  payloadOf(relativeOffset: number, verifyChecksum: boolean): Buffer | undefined {
+    const position = this.checkedPosition(relativeOffset, verifyChecksum)
+    return position < 0 ? undefined : this.payloadAt(position)
+  }
+
+  /**
+   * The payload of the checked frame at `position` (a view of the map). Buffer.from over the map's
+   * ArrayBuffer, not store.subarray: subarray looks up the species constructor on every call
+   * (measured about 15 ns of 45 per view on Node 20).
+   */
   payloadAt(position: number): Buffer {
-    const start = position + FRAME_HEADER_BYTES
-    return this.store.subarray(start, start + framePayloadBytesAt(this.store, position))
+    return Buffer.from(this.storeBuffer, this.storeByteOffset + position + FRAME_HEADER_BYTES, framePayloadBytesAt(this.store, position))
   }
 
   timestampMsAt(position: number): number {
@@ -80,4 +117,20 @@ export class MappedFrames {
     }
     return offset
   }
+}
+
+/**
+ * The one frame size of `count` index entries, when every entry sits exactly where a run of frames of
+ * that size puts it (entry r at FILE_HEADER_BYTES + r * size, with size - FRAME_HEADER_BYTES payload
+ * bytes); else 0. Reads every entry once, when the segment opens (about 1 ms per 10^6 entries).
+ */
+export function uniformFrameBytes(indexWords: Uint32Array, count: number): number {
+  if (count === 0) return 0
+  const payloadBytes = indexWordsPayloadBytes(indexWords, 0)
+  const frameBytes = FRAME_HEADER_BYTES + payloadBytes
+  for (let relativeOffset = 0; relativeOffset < count; relativeOffset++) {
+    if (indexWordsPayloadBytes(indexWords, relativeOffset) !== payloadBytes) return 0
+    if (indexWordsPosition(indexWords, relativeOffset) !== FILE_HEADER_BYTES + relativeOffset * frameBytes) return 0
+  }
+  return frameBytes
 }

@@ -371,12 +371,8 @@ export class Segment {
    * in place and make one view, the payload's; damage is reported as readFrame reports it.
    */
   readPayload(offset: number, verifyChecksum: boolean, mmap: MmapApi | undefined, canRepair: boolean): Buffer {
-    const frames = this.mappedFrames
-    if (frames !== undefined) {
-      const position = frames.checkedPosition(offset - this.baseOffset, verifyChecksum)
-      if (position >= 0) return frames.payloadAt(position)
-    }
-    return this.readFrame(offset, verifyChecksum, mmap, canRepair).subarray(FRAME_HEADER_BYTES)
+    const payload = this.mappedFrames?.payloadOf(offset - this.baseOffset, verifyChecksum)
+    return payload ?? this.readFrame(offset, verifyChecksum, mmap, canRepair).subarray(FRAME_HEADER_BYTES)
   }
 
   /** The checked record of `offset` with its timestamp, as readPayload reads it. */

@@ -9,6 +9,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, crc32c } from '../src/format.js'
+import { LogError, SegmentedLog } from '../src/index.js'
+import { uniformFrameBytes } from '../src/mapped-frames.js'
 import { REPO, ensureBuilt } from './helpers/build-dist.js'
 import { tempDir } from './helpers/temp-dir.js'
 
@@ -95,5 +97,77 @@ describe('corruption harness', () => {
     })
     expect(cases.map((c) => c.outcome)).toEqual(['wrong-bytes'])
     expect(failures).toHaveLength(1)
+  })
+})
+
+describe('Segment', () => {
+  describe('mapped read of sealed segments (read(offset))', () => {
+    const RECORDS = 250
+    const options = { sync: 'never', mmap: 'always', segmentRecordsMax: 100 } as const
+    const payload = (offset: number, bytes: number): Buffer => Buffer.alloc(bytes, (offset * 7 + 1) & 0xff).fill(offset & 0xff, 0, 1)
+
+    async function writeLog(dir: string, bytesOf: (offset: number) => number): Promise<void> {
+      const log = await SegmentedLog.open(dir, options)
+      await log.appendBatch(Array.from({ length: RECORDS }, (_, offset) => payload(offset, bytesOf(offset))))
+      await log.close()
+    }
+
+    /** Flips one byte at `delta` from the start of record `offset`'s frame in the first segment. */
+    function damageFrame(dir: string, offset: number, frameBytes: number, delta: number): void {
+      const file = path.join(dir, '00000000000000000000.log')
+      const bytes = fs.readFileSync(file)
+      bytes[FILE_HEADER_BYTES + offset * frameBytes + delta]! ^= 0x5a
+      fs.writeFileSync(file, bytes)
+    }
+
+    it.each([
+      ['segments of one record size', () => 100],
+      ['segments of mixed record sizes', (offset: number) => 1 + ((offset * 37) % 300)],
+    ])('returns every record of %s', async (_name, bytesOf) => {
+      const dir = tempDir()
+      await writeLog(dir, bytesOf)
+      const log = await SegmentedLog.open(dir, options)
+      expect(log.usesMmap).toBe(true)
+      for (const offset of [0, 1, 57, 99, 100, 150, 199, 200, 249, 3, 98]) expect(Buffer.from(log.read(offset))).toEqual(payload(offset, bytesOf(offset)))
+      await log.close()
+    })
+
+    it.each([
+      ['a payload byte', FRAME_HEADER_BYTES + 40],
+      ['the relative offset field', 8],
+      ['the length field', 4],
+      ['the checksum', 1],
+    ])('reports CORRUPT_RECORD, never the bytes, when %s of a record in a segment of one record size is damaged', async (_name, delta) => {
+      const dir = tempDir()
+      await writeLog(dir, () => 100)
+      damageFrame(dir, 42, FRAME_HEADER_BYTES + 100, delta)
+      const log = await SegmentedLog.open(dir, options)
+      expect(Buffer.from(log.read(41))).toEqual(payload(41, 100))
+      let error: unknown
+      try {
+        log.read(42)
+      } catch (caught) {
+        error = caught
+      }
+      expect(error).toBeInstanceOf(LogError)
+      expect((error as LogError).code).toBe('CORRUPT_RECORD')
+      expect(Buffer.from(log.read(43))).toEqual(payload(43, 100))
+      await log.close()
+    })
+  })
+})
+
+describe('uniformFrameBytes', () => {
+  const entries = (frames: Array<[number, number]>): Uint32Array => Uint32Array.from(frames.flatMap(([position, payloadBytes]) => [position, payloadBytes, 0, 0]))
+
+  it.each([
+    ['no entries', [], 0],
+    ['one frame', [[FILE_HEADER_BYTES, 10]], FRAME_HEADER_BYTES + 10],
+    ['frames of one size, back to back', [[FILE_HEADER_BYTES, 10], [FILE_HEADER_BYTES + 34, 10], [FILE_HEADER_BYTES + 68, 10]], 34],
+    ['one frame of another size', [[FILE_HEADER_BYTES, 10], [FILE_HEADER_BYTES + 34, 11], [FILE_HEADER_BYTES + 69, 10]], 0],
+    ['sizes equal but a gap between frames', [[FILE_HEADER_BYTES, 10], [FILE_HEADER_BYTES + 35, 10]], 0],
+    ['a first frame not right after the header', [[FILE_HEADER_BYTES + 4, 10], [FILE_HEADER_BYTES + 38, 10]], 0],
+  ] as Array<[string, Array<[number, number]>, number]>)('%s', (_name, frames, expected) => {
+    expect(uniformFrameBytes(entries(frames), frames.length)).toBe(expected)
   })
 })
