@@ -720,7 +720,7 @@ describe('Topic', () => {
             headers: { 'content-type': 'application/octet-stream', 'trace-id': `${b}:${i}` },
           })),
         )
-        const placed = []
+        const placed: Awaited<ReturnType<typeof topic.sendBatch>>[] = []
         for (const batch of batches) placed.push(await topic.sendBatch(batch))
         expect(topic.partition(0).log.segments.length).toBeGreaterThan(1)
         const check = (): void => {
