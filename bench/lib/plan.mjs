@@ -126,6 +126,9 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
       steps.push(
         { job: job({ ...readCommon, workload: `f) growth: random read, N=${n}`, id: `growth/read-${n}`, system: "seglog read, mmap: 'auto' (defaults)", kind: 'seglogRandomRead', params: { ...readCommon.params, mmap: 'auto' }, baseline: `growth/read-${base}` }) },
         { job: job({ ...readCommon, workload: `f) growth: random read, N=${n}`, id: `growth/raw-mmap-${n}`, system: 'raw mmap index → store + CRC32C [design floor]', kind: 'rawMmapIndexedRead', baseline: `growth/raw-mmap-${base}` }) },
+        // The machine's own curve: the lightest random access there is (a slice of one in-memory Buffer,
+        // one byte touched), no files, no checksum. What it loses from 10^5 to 10^7 no store can win back.
+        { job: job({ ...readCommon, workload: `f) growth: random read, N=${n}`, id: `growth/raw-memory-${n}`, system: 'raw in-memory Buffer.subarray [machine ceiling]', kind: 'rawMemoryRead', baseline: `growth/raw-memory-${base}` }) },
         // Last: it appends to the fixture.
         {
           job: job({

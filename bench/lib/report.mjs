@@ -71,6 +71,9 @@ export function checkTargets(rows) {
   for (const row of rows.filter((r) => r.id.startsWith('growth/raw-mmap-') && r.ratio.toId !== r.id)) {
     targets.push({ target: `info: design floor vs its N=10^5 rate (${row.workload})`, value: row.ratio.value, pass: null })
   }
+  for (const row of rows.filter((r) => r.id.startsWith('growth/raw-memory-') && r.ratio.toId !== r.id)) {
+    targets.push({ target: `info: machine ceiling (in-memory Buffer slice) vs its N=10^5 rate (${row.workload})`, value: row.ratio.value, pass: null })
+  }
   targets.push(...peerTargets(get, rows))
   for (const partitions of [1, 3]) {
     const row = get(`queue-produce/sendBatch-p${partitions}`)
