@@ -30,7 +30,8 @@ import {
 } from './format.js'
 import { FollowedTail } from './followed-tail.js'
 import { type MmapApi } from './mmap.js'
-import { type FrameRecord, MappedFrames } from './mapped-frames.js'
+import { type FrameRecord, MappedFrames, uniformFrameBytes } from './mapped-frames.js'
+import { wordsOver } from './crc32c.js'
 import { Index, encodeIndexFile, entriesFormChain } from './offset-index.js'
 import { replaceWithPrefix, scanStore } from './recovery.js'
 import { writeAll, writeFileAtomic } from './fs-util.js'
@@ -81,6 +82,13 @@ export class Segment {
   private tail: FollowedTail | undefined
   /** Word views over the maps of a sealed, mapped segment: the fast read path (mapped-frames.ts). */
   private frames: MappedFrames | undefined
+  /**
+   * A sealed segment read by pread whose frames all have one size: that size (header included), else
+   * 0. Record r's frame then starts at FILE_HEADER_BYTES + r * size, so a read is one pread instead of
+   * two (the index entry, then the frame). Found from the entries the open already reads to check the
+   * chain; the frame read is still checked against its relative offset, length and CRC-32C.
+   */
+  private preadFrameBytes = 0
 
   private constructor(
     readonly baseOffset: number,
@@ -335,11 +343,13 @@ export class Segment {
     this.store = store
     this.storeBytes = store.bytes
     this.index = index
-    if (!this.indexAgreesWithStore()) {
+    const entries = index.entriesView()
+    if (!this.indexAgreesWithStore(entries)) {
       index.close()
       this.index = this.rebuildIndex(canRepair, mmap)
     }
     this.frames = this.mapFrames(store, this.index)
+    this.preadFrameBytes = this.frames === undefined && this.index === index ? uniformEntries(entries, this.recordCount) : 0
   }
 
   /** The fast read path when both files are mapped (or the index was rebuilt in memory). */
@@ -446,18 +456,26 @@ export class Segment {
     const index = this.index!
     const store = this.store!
     if (relativeOffset >= index.count) return undefined
-    const position = index.locate(relativeOffset)
-    const payloadBytes = index.lastPayloadBytes
+    const frameBytes = this.preadFrameBytes
+    let position: number
+    let payloadBytes: number
+    if (frameBytes > 0) {
+      position = FILE_HEADER_BYTES + relativeOffset * frameBytes
+      payloadBytes = frameBytes - FRAME_HEADER_BYTES
+    } else {
+      position = index.locate(relativeOffset)
+      payloadBytes = index.lastPayloadBytes
+    }
     const frame = store.readFrame(position, payloadBytes)
     if (frame === undefined) return undefined
     if (frameRelativeOffset(frame) !== relativeOffset || framePayloadBytes(frame) !== payloadBytes) return undefined
     return frame
   }
 
-  private indexAgreesWithStore(): boolean {
+  private indexAgreesWithStore(entries: Buffer): boolean {
     assert(this.store && this.index)
     if (this.index.count !== this.recordCount) return false
-    return entriesFormChain(this.index.entriesView(), this.recordCount, this.store.bytes)
+    return entriesFormChain(entries, this.recordCount, this.store.bytes)
   }
 
   private rebuildIndex(canRepair: boolean, mmap: MmapApi | undefined): Index {
@@ -570,4 +588,10 @@ function rewriteInPlace(file: string, bytes: Uint8Array, position: number): void
 
 function isMissing(error: LogError): boolean {
   return (error.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
+}
+
+/** uniformFrameBytes over index entries held as bytes (0 when they cannot be viewed as words). */
+function uniformEntries(entries: Buffer, count: number): number {
+  const words = wordsOver(entries)
+  return words === undefined ? 0 : uniformFrameBytes(words, count)
 }
