@@ -9,17 +9,17 @@
  */
 import fs from 'node:fs'
 import { SegmentedLog } from '../../dist/index.js'
-import { BATCH_RECORDS, POOL_RECORDS, batchesOf, payloadPool } from './payloads.mjs'
+import { BATCH_RECORDS, POOL_RECORDS, batchesOf, fixturePool } from './payloads.mjs'
 import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES } from './layout.mjs'
 import { XorShift32 } from './prng.mjs'
 
 const BUILD_BATCH_RECORDS = 8_000 // divides POOL_RECORDS, so big batches keep offset o → pool[o % POOL]
 
-export async function buildFixture({ dir, records, recordBytes }) {
+export async function buildFixture({ dir, records, recordBytes, mixedSizes = false }) {
   if (records % BATCH_RECORDS !== 0) throw new Error('fixture records must be a multiple of 1,000')
   if (POOL_RECORDS % BUILD_BATCH_RECORDS !== 0) throw new Error('build batches must tile the pool')
   fs.rmSync(dir, { recursive: true, force: true })
-  const pool = payloadPool(recordBytes, POOL_RECORDS)
+  const pool = fixturePool({ recordBytes, mixedSizes })
   const small = batchesOf(pool, BATCH_RECORDS)
   const big = batchesOf(pool, BUILD_BATCH_RECORDS)
   const started = performance.now()
@@ -37,12 +37,12 @@ export async function buildFixture({ dir, records, recordBytes }) {
   }
   const segments = describeSegments(log)
   await log.close()
-  return { dir, records, recordBytes, buildMs: performance.now() - started, segments }
+  return { dir, records, recordBytes, mixedSizes, buildMs: performance.now() - started, segments }
 }
 
 /** Rolls the active segment so that every record of the fixture lies in a sealed segment. */
-export async function sealFixture({ dir, records, recordBytes }) {
-  const pool = payloadPool(recordBytes, POOL_RECORDS)
+export async function sealFixture({ dir, records, recordBytes, mixedSizes = false }) {
+  const pool = fixturePool({ recordBytes, mixedSizes })
   const log = await SegmentedLog.open(dir, { sync: 'never', segmentAgeMsMax: 1 })
   if (log.endOffset !== records) throw new Error(`fixture holds ${log.endOffset} records, expected ${records}`)
   await new Promise((resolve) => setTimeout(resolve, 5))
@@ -51,7 +51,7 @@ export async function sealFixture({ dir, records, recordBytes }) {
   await log.close()
   const last = segments[segments.length - 1]
   if (!last.isActive || last.baseOffset !== records) throw new Error('sealing the fixture did not roll at its end')
-  return { dir, records, recordBytes, segments }
+  return { dir, records, recordBytes, mixedSizes, segments }
 }
 
 function describeSegments(log) {
@@ -66,6 +66,7 @@ function describeSegments(log) {
 
 /** Where record `offset`'s payload sits, from the fixed frame size (no index): for raw baselines. */
 export function payloadLocator(fixture) {
+  if (fixture.mixedSizes) throw new Error('raw baselines need records of one size')
   const sealed = fixture.segments.filter((segment) => segment.baseOffset < fixture.records)
   const perSegment = sealed[0].count
   const frameBytes = FRAME_HEADER_BYTES + fixture.recordBytes
@@ -81,7 +82,7 @@ export function payloadLocator(fixture) {
 
 /** Checks `sampleCount` random offsets against the payload pool before timing anything. */
 export function checkPayloads(readPayload, fixture, sampleCount = 1000) {
-  const pool = payloadPool(fixture.recordBytes, POOL_RECORDS)
+  const pool = fixturePool(fixture)
   const rng = new XorShift32(0x0c0ffee)
   for (let i = 0; i < sampleCount; i++) {
     const offset = rng.below(fixture.records)

@@ -18,6 +18,30 @@ export function payloadPool(recordBytes, poolRecords, seed = PAYLOAD_SEED) {
   return pool
 }
 
+/**
+ * Like payloadPool, but payload i is between meanBytes / 2 and 3 * meanBytes / 2 bytes long (seeded,
+ * mean about meanBytes): records of mixed sizes, whose frames can only be found through the index.
+ */
+export function mixedPayloadPool(meanBytes, poolRecords, seed = PAYLOAD_SEED) {
+  const rng = new XorShift32(seed ^ 0x3a3a3a3a)
+  const low = meanBytes >> 1
+  const lengths = Array.from({ length: poolRecords }, () => low + rng.below(meanBytes + 1))
+  const total = lengths.reduce((sum, length) => sum + length, 0)
+  const backing = rng.fill(Buffer.allocUnsafe(total))
+  const pool = new Array(poolRecords)
+  let at = 0
+  for (let i = 0; i < poolRecords; i++) {
+    pool[i] = new Uint8Array(backing.buffer, backing.byteOffset + at, lengths[i])
+    at += lengths[i]
+  }
+  return pool
+}
+
+/** The payload pool a fixture was built from: `{ recordBytes, mixedSizes? }`. */
+export function fixturePool({ recordBytes, mixedSizes = false }) {
+  return mixedSizes ? mixedPayloadPool(recordBytes, POOL_RECORDS) : payloadPool(recordBytes, POOL_RECORDS)
+}
+
 /** The pool cut into arrays of `batchRecords` payloads; poolRecords must be a multiple of batchRecords. */
 export function batchesOf(pool, batchRecords) {
   if (pool.length % batchRecords !== 0) throw new Error('pool size must be a multiple of the batch size')

@@ -154,6 +154,7 @@ export function buildPlan({ quick, rounds: roundsOverride, passes: passesOverrid
   for (const system of ['lmdb', 'sqlite', 'btree']) {
     for (const records of sizes.growthRecords) groups.push(peerReadGroup(job, sizes, system, records))
   }
+  groups.push(...mixedReadGroups(job, sizes))
   groups.push(openGroup(job, sizes))
   return { rounds, passes, sizes, groups }
 }
@@ -219,6 +220,40 @@ function peerReadGroup(job, sizes, system, records) {
     }),
   )
   return { name: `peer-${system}-${n}`, fixture: { kind: 'peer', system, records, recordBytes: 100 }, steps: [{ fixtureOp: 'build' }, ...steps.map((j) => ({ job: j }))] }
+}
+
+/**
+ * e) random reads of records of mixed sizes (50–150 B, mean 100): every frame is found through its
+ * index entry (the one-size shortcut cannot apply), in seglog and in the peers, which hold the same
+ * payloads at the same keys. Ratios: seglog's pread row and the peers ÷ seglog's mapped row.
+ */
+function mixedReadGroups(job, sizes) {
+  const records = sizes.readLogRecords
+  const n = exponent(records)
+  const workload = `e) random read, records of mixed sizes (50–150 B), N=${n}`
+  const common = { workload, records, recordBytes: 100, opsPerRound: sizes.readsPerRound, params: { readsPerRound: sizes.readsPerRound } }
+  const fixture = { records, recordBytes: 100, mixedSizes: true }
+  const baseline = 'read/seglog-mmap-mixed'
+  const seglog = {
+    name: `log-mixed-${n}`,
+    fixture,
+    steps: [
+      { fixtureOp: 'build' },
+      { fixtureOp: 'seal' },
+      { job: job({ ...common, id: baseline, system: "seglog read, mmap: 'always' (sealed segments), through the index", kind: 'seglogRandomRead', params: { ...common.params, mmap: 'always' } }) },
+      { job: job({ ...common, id: 'read/seglog-pread-mixed', system: "seglog read, mmap: 'never' (pread), through the index", kind: 'seglogRandomRead', params: { ...common.params, mmap: 'never' }, baseline }) },
+    ],
+  }
+  const peers = ['lmdb', 'sqlite'].map((system) => {
+    const [fastest] = PEER_READS[system]
+    const peerCommon = { ...common, opsPerRound: sizes.peerReadsPerRound, params: { readsPerRound: sizes.peerReadsPerRound } }
+    return {
+      name: `peer-${system}-mixed-${n}`,
+      fixture: { kind: 'peer', system, ...fixture },
+      steps: [{ fixtureOp: 'build' }, { job: job({ ...peerCommon, id: `read/${system}-mixed`, system: fastest.label, kind: 'peerRandomRead', params: { ...peerCommon.params, mode: fastest.mode, fast: fastest.fast }, baseline }) }],
+    }
+  })
+  return [seglog, ...peers]
 }
 
 /** j) open after a clean close and k) recovery after a crash, N records (seglog: in 200 segments). */

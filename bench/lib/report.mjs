@@ -122,6 +122,8 @@ function peerTargets(get, rows) {
   check('durable appends, 1,000 writers, vs LMDB durable', 'sync/w1000', ['sync/lmdb-w1000'], 1.5)
   check('random reads (mmap) vs LMDB fastest', 'read/seglog-mmap', ['read/lmdb', 'read/lmdb-get'], 2)
   check('random reads (mmap) vs SQLite', 'read/seglog-mmap', ['read/sqlite'], 8)
+  check('random reads (mmap), records of mixed sizes, vs LMDB', 'read/seglog-mmap-mixed', ['read/lmdb-mixed'], 2)
+  check('random reads (mmap), records of mixed sizes, vs SQLite', 'read/seglog-mmap-mixed', ['read/sqlite-mixed'], 8)
   check('sequential scans vs LMDB', 'scan/records', ['scan/lmdb'], 4)
   check('sequential scans (recordBatches) vs LMDB', 'scan/batches', ['scan/lmdb'], 4)
   const peerRows = rows.filter((row) => row.ratio.toId !== row.id && /\/(lmdb|sqlite|btree)/.test(row.id))

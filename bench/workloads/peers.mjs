@@ -7,7 +7,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { buildFixture, checkPayloads, sealFixture } from '../lib/fixtures.mjs'
-import { BATCH_RECORDS, POOL_RECORDS, batchesOf, payloadPool } from '../lib/payloads.mjs'
+import { BATCH_RECORDS, POOL_RECORDS, batchesOf, fixturePool, payloadPool } from '../lib/payloads.mjs'
 import { DEFAULT_SEED, XorShift32, randomOffsets } from '../lib/prng.mjs'
 import { runRounds } from '../lib/rounds.mjs'
 import { LatencyRecorder } from '../lib/stats.mjs'
@@ -15,26 +15,26 @@ import { loadPeer } from '../peers/index.mjs'
 
 let sink = 0
 
-/** Appends `records` records (offset o → pool[o % POOL]) in batches of 1,000. */
-async function fill(store, records, recordBytes) {
-  const batches = batchesOf(payloadPool(recordBytes, POOL_RECORDS), BATCH_RECORDS)
+/** Appends `records` records (offset o → pool[o % POOL]) in batches of 1,000; `shape`: { recordBytes, mixedSizes? }. */
+async function fill(store, records, shape) {
+  const batches = batchesOf(fixturePool(shape), BATCH_RECORDS)
   if (records % BATCH_RECORDS !== 0) throw new Error('records must be a multiple of 1,000')
   for (let at = store.count; at < records; at += BATCH_RECORDS) await store.appendBatch(batches[(at % POOL_RECORDS) / BATCH_RECORDS])
 }
 
 /** Fixture op for a peer group: builds the store of N records on disk (btree: nothing, it lives in the child). */
-export async function buildPeerFixture({ system, dir, records, recordBytes }) {
+export async function buildPeerFixture({ system, dir, records, recordBytes, mixedSizes = false }) {
   const started = performance.now()
   if (system === 'seglog') {
-    await buildFixture({ dir, records, recordBytes })
-    const sealed = await sealFixture({ dir, records, recordBytes })
+    await buildFixture({ dir, records, recordBytes, mixedSizes })
+    const sealed = await sealFixture({ dir, records, recordBytes, mixedSizes })
     return { segments: sealed.segments, buildMs: performance.now() - started }
   }
   if (system !== 'btree') {
     fs.rmSync(dir, { recursive: true, force: true })
     const peer = await loadPeer(system)
     const store = await peer.open(dir, system === 'lmdb' ? 'nosync' : 'off')
-    await fill(store, records, recordBytes)
+    await fill(store, records, { recordBytes, mixedSizes })
     await store.close()
   }
   return { segments: [], buildMs: performance.now() - started }
@@ -44,7 +44,7 @@ export async function buildPeerFixture({ system, dir, records, recordBytes }) {
 async function openFixture(fixture, mode) {
   const peer = await loadPeer(fixture.system)
   const store = await peer.open(fixture.dir, mode)
-  if (fixture.system === 'btree') await fill(store, fixture.records, fixture.recordBytes)
+  if (fixture.system === 'btree') await fill(store, fixture.records, fixture)
   if (store.count < fixture.records) throw new Error(`${fixture.system} fixture holds ${store.count} records, expected ${fixture.records}`)
   return store
 }
@@ -191,7 +191,7 @@ export async function peerOpen({ dir, system, mode, records, recordBytes, segmen
   const extra = system === 'seglog' ? { segmentRecordsMax: records / segments } : {}
   let store = await peer.open(template, mode, extra)
   if (system === 'sqlite') store.db.pragma('wal_autocheckpoint = 0')
-  await fill(store, records, recordBytes)
+  await fill(store, records, { recordBytes })
   if (system === 'seglog' && store.log.segments.length !== segments) throw new Error(`seglog template has ${store.log.segments.length} segments, expected ${segments}`)
   if (crash && system !== 'seglog') {
     fs.cpSync(template, image, { recursive: true, filter: (source) => !source.endsWith('-shm') && !source.endsWith('lock.mdb') })
