@@ -457,17 +457,13 @@ export class Segment {
     const store = this.store!
     if (relativeOffset >= index.count) return undefined
     const frameBytes = this.preadFrameBytes
-    let position: number
-    let payloadBytes: number
-    if (frameBytes > 0) {
-      position = FILE_HEADER_BYTES + relativeOffset * frameBytes
-      payloadBytes = frameBytes - FRAME_HEADER_BYTES
-    } else {
-      position = index.locate(relativeOffset)
-      payloadBytes = index.lastPayloadBytes
-    }
-    const frame = store.readFrame(position, payloadBytes)
+    // A frame read is exactly its header plus the payload length asked for.
+    const frame =
+      frameBytes > 0
+        ? store.readFrame(FILE_HEADER_BYTES + relativeOffset * frameBytes, frameBytes - FRAME_HEADER_BYTES)
+        : store.readFrame(index.locate(relativeOffset), index.lastPayloadBytes)
     if (frame === undefined) return undefined
+    const payloadBytes = frame.length - FRAME_HEADER_BYTES
     if (frameRelativeOffset(frame) !== relativeOffset || framePayloadBytes(frame) !== payloadBytes) return undefined
     return frame
   }
