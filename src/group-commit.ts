@@ -10,6 +10,14 @@
  * A failed write or fsync is final: every waiter is rejected with the cause and the frontiers stop.
  * Data is never reported durable after a failed fsync (the kernel may have dropped the dirty pages;
  * retrying fsync would falsely succeed), so the log must be reopened, which re-reads the disk.
+ *
+ * Sync rounds (`SyncRounds`): up to SYNC_ROUNDS_MAX run at once and retire in the order they began,
+ * so `durableEnd` only ever takes a round's target once every earlier round (and the sealed segments
+ * it fsyncs) is done. With one round at a time, writers that all wait on the same fsync stay in one
+ * cohort: the event loop idles during the fsync and the disk during the appends that follow, for
+ * each cohort in turn. When a round that released many appends leaves none running, the next cohort
+ * is split in two (the first half starts its round at once, the second shares the next): the two
+ * halves then alternate, one cohort's appends running while the other's fsync does.
  */
 import type { LogError } from './errors.js'
 
@@ -138,5 +146,73 @@ export class GroupCommit {
     if (this.failure) return Promise.reject(this.failure)
     if (endOffset <= frontier) return Promise.resolve(value)
     return new Promise<number>((resolve, reject) => queue.push({ endOffset, value, resolve, reject }))
+  }
+}
+
+/**
+ * Rounds at once. Two fdatasyncs of one file overlap on this machine's disk (about 1.4–1.7× the
+ * rate of one at a time, measured); cohorts split in three or four with as many rounds showed no
+ * gain over two in the 1,000-writer bench.
+ */
+export const SYNC_ROUNDS_MAX = 2
+
+/**
+ * A round that released at least this many appends, with none left running, splits the next cohort.
+ * Below it the appends take little time next to an fsync and splitting only adds fsyncs (about
+ * 0.5 µs of event-loop time per 100-byte append against 0.3–0.6 ms per fdatasync, measured).
+ */
+export const SPLIT_RECORDS_MIN = 512
+
+/** One sync round: the frontier it makes durable and the sealed segments' descriptors it fsyncs. */
+export interface SyncRound {
+  readonly target: number
+  readonly descriptors: readonly number[]
+  /** fsyncs still running (the active store's and one per descriptor). */
+  pending: number
+  failure: Error | null
+}
+
+/** The sync rounds in flight, oldest first, and when to split the next cohort. */
+export class SyncRounds {
+  private rounds: SyncRound[] = []
+  private splitAt = Infinity
+
+  get inFlight(): number {
+    return this.rounds.length
+  }
+
+  get canStart(): boolean {
+    return this.rounds.length < SYNC_ROUNDS_MAX
+  }
+
+  /** The end the running rounds will make durable, or `durableEnd` when none runs. */
+  coveredEnd(durableEnd: number): number {
+    const last = this.rounds[this.rounds.length - 1]
+    return last ? last.target : durableEnd
+  }
+
+  begin(target: number, descriptors: readonly number[]): SyncRound {
+    const round: SyncRound = { target, descriptors, pending: descriptors.length + 1, failure: null }
+    this.rounds.push(round)
+    return round
+  }
+
+  /** Removes and returns the finished rounds that no unfinished round precedes. */
+  takeFinished(): SyncRound[] {
+    let count = 0
+    while (count < this.rounds.length && this.rounds[count]!.pending === 0) count++
+    return this.rounds.splice(0, count)
+  }
+
+  /** After retiring rounds that released `released` appends: split the next cohort if it is large and nothing runs. */
+  noteReleased(released: number): void {
+    this.splitAt = released >= SPLIT_RECORDS_MIN && this.rounds.length === 0 ? Math.ceil(released / 2) : Infinity
+  }
+
+  /** Whether `unwritten` appends, waiting for a flush, are the first half of a cohort to split (once). */
+  takeSplit(unwritten: number): boolean {
+    if (unwritten < this.splitAt || this.rounds.length > 0) return false
+    this.splitAt = Infinity
+    return true
   }
 }

@@ -24,7 +24,7 @@ import {
 } from './format.js'
 import { fsyncDirectory, writeFileAtomic } from './fs-util.js'
 import { checkBatch, checkOffsetArgument, checkRecord, checkTimestamp, checkTimestamps, recordBytesLimit } from './append-checks.js'
-import { GroupCommit } from './group-commit.js'
+import { GroupCommit, SyncRounds } from './group-commit.js'
 import { DirectoryLock } from './lock.js'
 import { type LoadedLog, type RecoveryReport, listBases, loadForReader, loadForWriter, readCheckpoint, readerVisibleEnd } from './log-loader.js'
 import { type MmapApi, loadMmap, mmapLoadError } from './mmap.js'
@@ -103,7 +103,7 @@ export class SegmentedLog {
   private indexFlushTimer: NodeJS.Timeout | undefined
   /** Readers only: the end of the newest complete batch they can see. */
   private readerEnd: number | undefined
-  private syncInFlight = false
+  private readonly rounds = new SyncRounds()
   /** Sealed segments' descriptors waiting for the next sync round, which fsyncs and closes them. */
   private sealedToSync: SealedDescriptors[] = []
   private followers = new Set<() => void>()
@@ -352,6 +352,10 @@ export class SegmentedLog {
   }
 
   private scheduleFlush(): void {
+    if (this.options.sync === 'always' && this.rounds.takeSplit(this.computeEnd() - this.commit.writtenEnd)) {
+      this.flush() // the first half of a large cohort starts its round now (group-commit.ts)
+      return
+    }
     if (this.flushScheduled) return
     this.flushScheduled = true
     queueMicrotask(() => this.flush())
@@ -388,37 +392,46 @@ export class SegmentedLog {
   }
 
   /**
-   * Starts one sync round, unless one is running (it chains another when it ends): fdatasync of the
-   * active store plus fsync of every segment sealed since the last round, all in parallel on the
-   * thread pool. When all succeed, everything written before the round began is durable.
+   * Starts one sync round, unless SYNC_ROUNDS_MAX run already (a round ending starts the next):
+   * fdatasync of the active store plus fsync of every segment sealed since the last round, all in
+   * parallel on the thread pool. When all succeed, everything written before the round began is
+   * durable; it counts once every earlier round is done too (retireSyncRounds).
    */
   private startSync(force = false): void {
-    if (this.syncInFlight || this.state === 'failed' || this.state === 'closed') return
+    if (!this.rounds.canStart || this.state === 'failed' || this.state === 'closed') return
     const target = this.commit.writtenEnd
-    if (target <= this.commit.durableEnd && this.sealedToSync.length === 0 && !force) return
+    if (target <= this.rounds.coveredEnd(this.commit.durableEnd) && this.sealedToSync.length === 0 && !force) return
     const sealed = this.sealedToSync.splice(0)
-    const descriptors = sealed.flatMap((seal) => [seal.storeFd, seal.indexFd])
-    const active = this.active
-    this.syncInFlight = true
-    let pending = descriptors.length + 1
-    let failure: Error | null = null
+    const round = this.rounds.begin(target, sealed.flatMap((seal) => [seal.storeFd, seal.indexFd]))
     const done = (error: Error | null): void => {
-      failure ??= error
-      if (--pending > 0) return
-      for (const fd of descriptors) fs.close(fd, () => {})
-      this.syncInFlight = false
-      if (failure) {
-        this.fail(ioError('fsync failed', failure, this.dir))
-        return
-      }
-      this.commit.markDurable(target)
-      this.notifyFollowers()
-      if (this.commit.writtenEnd > this.commit.durableEnd && (this.commit.pendingDurable || this.options.sync === 'always')) {
-        this.startSync()
-      } else if (this.sealedToSync.length > 0) this.startSync()
+      round.failure ??= error
+      if (--round.pending === 0) this.retireSyncRounds()
     }
-    for (const fd of descriptors) fs.fsync(fd, done)
-    active.syncStoreAsync(done)
+    for (const fd of round.descriptors) fs.fsync(fd, done)
+    this.active.syncStoreAsync(done)
+  }
+
+  /**
+   * Retires finished rounds in the order they began: a later round may finish first, but the sealed
+   * segments an earlier one fsyncs are not durable until it is done. Descriptors close only here,
+   * so no fsync ever runs on a descriptor already closed (and perhaps reused).
+   */
+  private retireSyncRounds(): void {
+    const durableBefore = this.commit.durableEnd
+    let failure: Error | null = null
+    for (const round of this.rounds.takeFinished()) {
+      for (const fd of round.descriptors) fs.close(fd, () => {})
+      failure ??= round.failure
+      if (failure === null) this.commit.markDurable(round.target)
+    }
+    if (failure) {
+      this.fail(ioError('fsync failed', failure, this.dir))
+      return
+    }
+    this.rounds.noteReleased(this.commit.durableEnd - durableBefore)
+    this.notifyFollowers()
+    const unsynced = this.commit.writtenEnd > this.rounds.coveredEnd(this.commit.durableEnd)
+    if ((unsynced && (this.commit.pendingDurable || this.options.sync === 'always')) || this.sealedToSync.length > 0) this.startSync()
   }
 
   /** fsyncs everything appended so far. */
@@ -824,7 +837,7 @@ export class SegmentedLog {
       for (const timer of this.timers) clearInterval(timer)
       this.timers = []
       clearTimeout(this.indexFlushTimer)
-      if (!this.syncInFlight) for (const seal of this.sealedToSync.splice(0)) closeDescriptors(seal)
+      if (this.rounds.inFlight === 0) for (const seal of this.sealedToSync.splice(0)) closeDescriptors(seal)
       this.stopWatching()
       this.cache.closeAll()
       // Whatever fails below (the last fsync, the clean-shutdown marker), the handle ends closed and
