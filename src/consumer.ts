@@ -16,6 +16,7 @@
  * generation, and drops them otherwise (seek, rebalance, close, records deleted or cut meanwhile).
  * A record that fails to read ends the read-ahead before it; the poll that reaches it reports it.
  */
+import { ConsumerIterator } from './consumer-iterator.js'
 import { LogError } from './errors.js'
 import type { GroupLink, MemberState } from './group-link.js'
 import type { ConsumedRecord, PartitionReader } from './partition.js'
@@ -141,23 +142,15 @@ export class Consumer {
    * when the loop ends. After `break` or a throw, the record being processed is delivered again
    * (at-least-once) unless you commit it yourself.
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord, void, undefined> {
-    while (!this.closed && !this.link.isClosed) {
-      const batch = await this.poll({ maxRecords: ITERATOR_BATCH_RECORDS, timeoutMs: ITERATOR_WAIT_MS })
-      const generation = this.generation
-      const processed = new Map<number, number>()
-      let finished = false
-      try {
-        for (const record of batch) {
-          yield record
-          processed.set(this.slotOf(record), record.offset + 1)
-        }
-        finished = true
-      } finally {
-        if (!finished) this.rewindTo(processed, batch, generation)
-        await this.commitQuietly(generation, [...processed])
-      }
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord, void, undefined> {
+    return new ConsumerIterator({
+      isOpen: () => !this.closed && !this.link.isClosed,
+      pollBatch: async () => {
+        const records = await this.poll({ maxRecords: ITERATOR_BATCH_RECORDS, timeoutMs: ITERATOR_WAIT_MS })
+        return { records, generation: this.generation }
+      },
+      settle: (batch, processed, generation, finished) => this.settleIterated(batch, processed, generation, finished),
+    })
   }
 
   /** Leaves the group: its partitions move to the other members. Nothing is committed. */
@@ -320,6 +313,14 @@ export class Consumer {
     const rewinds = new Set(offsets.filter(([partition]) => this.rewinds.has(partition)).map(([partition]) => partition))
     await this.link.commit(this.memberId, generation, offsets, rewinds)
     for (const partition of rewinds) this.rewinds.delete(partition)
+  }
+
+  /** The iterator is done with `batch[0, processed)`: commits it; after an early exit, rewinds to the rest first. */
+  private async settleIterated(batch: readonly ConsumedRecord[], processed: number, generation: number, finished: boolean): Promise<void> {
+    const done = new Map<number, number>()
+    for (let i = 0; i < processed; i++) done.set(this.slotOf(batch[i]!), batch[i]!.offset + 1)
+    if (!finished) this.rewindTo(done, batch, generation)
+    await this.commitQuietly(generation, [...done])
   }
 
   /** The iterator's commits: a rebalance (FENCED) or a closed group just means another owner replays. */
