@@ -16,10 +16,10 @@
  * generation, and drops them otherwise (seek, rebalance, close, records deleted or cut meanwhile).
  * A record that fails to read ends the read-ahead before it; the poll that reaches it reports it.
  */
-import { ConsumerIterator } from './consumer-iterator.js'
 import { LogError } from './errors.js'
 import type { GroupLink, MemberState } from './group-link.js'
 import type { ConsumedRecord, PartitionReader } from './partition.js'
+import { BatchFlattener } from './record-iterator.js'
 
 export interface PollOptions {
   /** Most records returned (default 500, at most 100,000). */
@@ -143,14 +143,33 @@ export class Consumer {
    * (at-least-once) unless you commit it yourself.
    */
   [Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord, void, undefined> {
-    return new ConsumerIterator({
-      isOpen: () => !this.closed && !this.link.isClosed,
-      pollBatch: async () => {
-        const records = await this.poll({ maxRecords: ITERATOR_BATCH_RECORDS, timeoutMs: ITERATOR_WAIT_MS })
-        return { records, generation: this.generation }
-      },
-      settle: (batch, processed, generation, finished) => this.settleIterated(batch, processed, generation, finished),
-    })
+    // Records of a batch are handed out as resolved promises (BatchFlattener); only the step to the
+    // next batch (commit, then poll) awaits: an async generator's yield per record cost far more.
+    const records: BatchFlattener<ConsumedRecord> = new BatchFlattener(this.polledBatches(() => records.handedOut), () => false)
+    return records
+  }
+
+  /**
+   * The iterator's batches. Resumed for the next one, the whole batch is processed and committed;
+   * ended early (the loop's break or throw), all but the record handed out last are committed, and
+   * the positions go back to that one.
+   */
+  private async *polledBatches(handedOut: () => number): AsyncGenerator<ConsumedRecord[], void, undefined> {
+    while (!this.closed && !this.link.isClosed) {
+      const batch = await this.poll({ maxRecords: ITERATOR_BATCH_RECORDS, timeoutMs: ITERATOR_WAIT_MS })
+      const generation = this.generation
+      let finished = false
+      try {
+        yield batch
+        finished = true
+      } finally {
+        const processed = finished ? batch.length : Math.max(0, handedOut() - 1)
+        const done = new Map<number, number>()
+        for (let i = 0; i < processed; i++) done.set(this.slotOf(batch[i]!), batch[i]!.offset + 1)
+        if (!finished) this.rewindTo(done, batch, generation)
+        await this.commitQuietly(generation, [...done])
+      }
+    }
   }
 
   /** Leaves the group: its partitions move to the other members. Nothing is committed. */
@@ -313,14 +332,6 @@ export class Consumer {
     const rewinds = new Set(offsets.filter(([partition]) => this.rewinds.has(partition)).map(([partition]) => partition))
     await this.link.commit(this.memberId, generation, offsets, rewinds)
     for (const partition of rewinds) this.rewinds.delete(partition)
-  }
-
-  /** The iterator is done with `batch[0, processed)`: commits it; after an early exit, rewinds to the rest first. */
-  private async settleIterated(batch: readonly ConsumedRecord[], processed: number, generation: number, finished: boolean): Promise<void> {
-    const done = new Map<number, number>()
-    for (let i = 0; i < processed; i++) done.set(this.slotOf(batch[i]!), batch[i]!.offset + 1)
-    if (!finished) this.rewindTo(done, batch, generation)
-    await this.commitQuietly(generation, [...done])
   }
 
   /** The iterator's commits: a rebalance (FENCED) or a closed group just means another owner replays. */
