@@ -735,6 +735,15 @@ const cachedNameBytes: Buffer[] = []
 const cachedNames: string[] = []
 let nextCacheSlot = 0
 
+/**
+ * `text` as V8's internalized copy (the one string it keeps for a property key): the headers object
+ * literals (headersObject) keyed by cached names stay fast only with these (measured: 145 against
+ * 326 ns per decoded envelope with names fresh from toString).
+ */
+function internalized(text: string): string {
+  return Object.keys({ [text]: 0 })[0] ?? text
+}
+
 function headerName(buf: Uint8Array, start: number, end: number): string {
   const length = end - start
   for (let slot = 0; slot < cachedNameBytes.length; slot++) {
@@ -745,12 +754,12 @@ function headerName(buf: Uint8Array, start: number, end: number): string {
     if (i === length) return cachedNames[slot]!
   }
   const bytes = Buffer.from(buf.buffer, buf.byteOffset + start, length)
-  const name = bytes.toString('utf8')
-  if (length <= 64) {
-    cachedNameBytes[nextCacheSlot] = Buffer.from(bytes)
-    cachedNames[nextCacheSlot] = name
-    nextCacheSlot = (nextCacheSlot + 1) % HEADER_NAME_CACHE_SIZE
-  }
+  const text = bytes.toString('utf8')
+  if (length > 64) return text
+  const name = internalized(text)
+  cachedNameBytes[nextCacheSlot] = Buffer.from(bytes)
+  cachedNames[nextCacheSlot] = name
+  nextCacheSlot = (nextCacheSlot + 1) % HEADER_NAME_CACHE_SIZE
   return name
 }
 
@@ -821,7 +830,6 @@ export function decodeEnvelopeRecord(topic: string, partition: number, offset: n
   const bytes = payload.buffer as ArrayBuffer
   const base = payload.byteOffset
   const key = (payload[1]! & ATTRIBUTE_HAS_KEY) !== 0 ? new EnvelopeBytes(bytes, base + ENVELOPE_FIXED_BYTES, keyBytes) : null
-  const headers: Record<string, Uint8Array> = {}
   for (let i = 0; i < headerCount; i++) {
     if (position + 2 > length) throw envelopeDamaged(offset, 'header past the end')
     const nameEnd = position + 2 + getU16(payload, position)
@@ -831,12 +839,58 @@ export function decodeEnvelopeRecord(topic: string, partition: number, offset: n
     position = nameEnd + 4 + valueBytes
     if (position > length) throw envelopeDamaged(offset, 'header value past the end')
     const headerValue = new EnvelopeBytes(bytes, base + nameEnd + 4, valueBytes)
-    // A header may be called '__proto__': define it as an own property, never touch the prototype.
-    if (name === '__proto__') Object.defineProperty(headers, name, { value: headerValue, enumerable: true, writable: true, configurable: true })
-    else headers[name] = headerValue
+    if (i < HEADERS_IN_LITERAL_MAX) {
+      headerNames[i] = name
+      headerValues[i] = headerValue
+    } else {
+      if (i === HEADERS_IN_LITERAL_MAX) moreHeaders = headersObject(HEADERS_IN_LITERAL_MAX)
+      addHeader(moreHeaders!, name, headerValue)
+    }
   }
+  const headers = headerCount > HEADERS_IN_LITERAL_MAX ? moreHeaders! : headersObject(headerCount)
+  moreHeaders = undefined
   const value = new EnvelopeBytes(bytes, base + position, length - position)
   return { topic, partition, offset, timestamp, key, value, headers }
+}
+
+/**
+ * The first headers of the envelope being decoded (decoding is synchronous, so one scratch pair
+ * serves every call), and the object of an envelope with more than HEADERS_IN_LITERAL_MAX headers.
+ */
+const HEADERS_IN_LITERAL_MAX = 4
+const headerNames: string[] = new Array<string>(HEADERS_IN_LITERAL_MAX).fill('')
+const headerValues: Uint8Array[] = new Array<Uint8Array>(HEADERS_IN_LITERAL_MAX).fill(new Uint8Array(0))
+let moreHeaders: Record<string, Uint8Array> | undefined
+
+/**
+ * The headers object of the first `count` scratch headers, as an object literal with computed keys:
+ * V8 caches each literal's shape for the names it saw, so records whose header names repeat build
+ * their headers at the cost of one allocation (measured 7 ns for two headers, against 35-40 ns for
+ * adding them one by one to `{}`). A computed key defines an own property even when it is
+ * '__proto__' (only the plain `__proto__: value` form sets the prototype); a repeated name keeps
+ * its last value, as assignment would.
+ */
+function headersObject(count: number): Record<string, Uint8Array> {
+  const n = headerNames
+  const v = headerValues
+  switch (count) {
+    case 0:
+      return {}
+    case 1:
+      return { [n[0]!]: v[0]! }
+    case 2:
+      return { [n[0]!]: v[0]!, [n[1]!]: v[1]! }
+    case 3:
+      return { [n[0]!]: v[0]!, [n[1]!]: v[1]!, [n[2]!]: v[2]! }
+    default:
+      return { [n[0]!]: v[0]!, [n[1]!]: v[1]!, [n[2]!]: v[2]!, [n[3]!]: v[3]! }
+  }
+}
+
+/** Headers past the first HEADERS_IN_LITERAL_MAX, one at a time ('__proto__' as an own property, never the prototype). */
+function addHeader(headers: Record<string, Uint8Array>, name: string, value: Uint8Array): void {
+  if (name === '__proto__') Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true })
+  else headers[name] = value
 }
 
 // ---------------------------------------------------------------------------------------------
