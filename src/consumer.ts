@@ -6,12 +6,20 @@
  * startOffset, 'latest' = its end) when nothing was committed or the committed offset was deleted.
  * When the generation changes (a rebalance), every position restarts from the committed offset:
  * records read but not committed are delivered again (at-least-once), to whichever member owns the
- * partition now. `poll` reads at most `maxRecords` (no prefetch beyond that) and waits for new
- * records by subscribing to the partitions' append notifications, never by spinning.
+ * partition now. `poll` waits for new records by subscribing to the partitions' append
+ * notifications, never by spinning.
+ *
+ * Read-ahead: after a poll that filled its `maxRecords`, the member decodes the next batch (at most
+ * that many records, one batch, never more) on the next turn of the event loop, typically while
+ * the caller's commit() waits for its fsync. Read-ahead never moves a position: the next poll hands
+ * out those records only if each run of them starts exactly at the partition's position in the same
+ * generation, and drops them otherwise (seek, rebalance, close, records deleted or cut meanwhile).
+ * A record that fails to read ends the read-ahead before it; the poll that reaches it reports it.
  */
 import { LogError } from './errors.js'
 import type { GroupLink, MemberState } from './group-link.js'
 import type { ConsumedRecord, PartitionReader } from './partition.js'
+import { BatchFlattener } from './record-iterator.js'
 
 export interface PollOptions {
   /** Most records returned (default 500, at most 100,000). */
@@ -32,6 +40,14 @@ const ITERATOR_WAIT_MS = 1000
  */
 const QUIET_COMMIT_FAILURES = new Set<string>(['FENCED', 'LOG_CLOSED', 'UNKNOWN_MEMBER', 'DISCONNECTED'])
 
+/** Records read ahead of the caller (see the header): runs of consecutive offsets, one per partition taken. */
+interface ReadAhead {
+  generation: number
+  records: ConsumedRecord[]
+  /** Per run: the partition, its first offset, and how many of `records` (in order) it holds. */
+  runs: { partition: number; from: number; count: number }[]
+}
+
 export class Consumer {
   private generation = -1
   private readonly positions = new Map<number, number>()
@@ -39,6 +55,12 @@ export class Consumer {
   private readonly heartbeatTimer: NodeJS.Timeout
   private closed = false
   private nextPartitionIndex = 0
+  /** At most one batch read ahead, and the size asked for; undefined when none is held. */
+  private readAhead: ReadAhead | undefined
+  private readAheadRecords = 0
+  private readAheadScheduled = false
+  /** A read that failed after a poll already had records to return: thrown by the next poll. */
+  private readFailure: unknown
 
   constructor(
     readonly memberId: string,
@@ -71,6 +93,7 @@ export class Consumer {
     for (;;) {
       await this.sync()
       const records = this.fetch(maxRecords)
+      if (records.length === maxRecords) this.scheduleReadAhead(maxRecords)
       const remainingMs = deadline - Date.now()
       if (records.length > 0 || remainingMs <= 0) return records
       await this.waitForRecords(remainingMs)
@@ -109,6 +132,8 @@ export class Consumer {
     }
     this.positions.set(partition, offset)
     this.rewinds.add(partition)
+    this.readAhead = undefined
+    this.readFailure = undefined
   }
 
   /**
@@ -117,21 +142,32 @@ export class Consumer {
    * when the loop ends. After `break` or a throw, the record being processed is delivered again
    * (at-least-once) unless you commit it yourself.
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord, void, undefined> {
+  [Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord, void, undefined> {
+    // Records of a batch are handed out as resolved promises (BatchFlattener); only the step to the
+    // next batch (commit, then poll) awaits: an async generator's yield per record cost far more.
+    const records: BatchFlattener<ConsumedRecord> = new BatchFlattener(this.polledBatches(() => records.handedOut), () => false)
+    return records
+  }
+
+  /**
+   * The iterator's batches. Resumed for the next one, the whole batch is processed and committed;
+   * ended early (the loop's break or throw), all but the record handed out last are committed, and
+   * the positions go back to that one.
+   */
+  private async *polledBatches(handedOut: () => number): AsyncGenerator<ConsumedRecord[], void, undefined> {
     while (!this.closed && !this.link.isClosed) {
       const batch = await this.poll({ maxRecords: ITERATOR_BATCH_RECORDS, timeoutMs: ITERATOR_WAIT_MS })
       const generation = this.generation
-      const processed = new Map<number, number>()
       let finished = false
       try {
-        for (const record of batch) {
-          yield record
-          processed.set(this.slotOf(record), record.offset + 1)
-        }
+        yield batch
         finished = true
       } finally {
-        if (!finished) this.rewindTo(processed, batch, generation)
-        await this.commitQuietly(generation, [...processed])
+        const processed = finished ? batch.length : Math.max(0, handedOut() - 1)
+        const done = new Map<number, number>()
+        for (let i = 0; i < processed; i++) done.set(this.slotOf(batch[i]!), batch[i]!.offset + 1)
+        if (!finished) this.rewindTo(done, batch, generation)
+        await this.commitQuietly(generation, [...done])
       }
     }
   }
@@ -142,6 +178,7 @@ export class Consumer {
     this.closed = true
     clearInterval(this.heartbeatTimer)
     this.positions.clear()
+    this.readAhead = undefined
     await this.link.leave(this.memberId).catch(() => undefined) // an owner that is gone forgets the member anyway
   }
 
@@ -168,6 +205,8 @@ export class Consumer {
     this.generation = generation
     this.positions.clear()
     this.rewinds.clear()
+    this.readAhead = undefined
+    this.readFailure = undefined
     if (state) for (const partition of state.assignment) this.positions.set(partition, this.startingPosition(state, partition))
   }
 
@@ -178,20 +217,98 @@ export class Consumer {
     return this.link.options.autoOffsetReset === 'earliest' ? target.startOffset : target.highWatermark
   }
 
-  /** Reads up to `maxRecords`, taking partitions in turn (a different first one each call). */
+  /** Up to `maxRecords` records: those read ahead that still fit, then fresh reads from the positions. */
   private fetch(maxRecords: number): ConsumedRecord[] {
-    const owned = [...this.positions.keys()]
-    const records: ConsumedRecord[] = []
-    for (let turn = 0; turn < owned.length && records.length < maxRecords; turn++) {
-      const partition = owned[(this.nextPartitionIndex + turn) % owned.length]!
-      const source = this.partitions[partition]!
-      let position = Math.max(this.positions.get(partition)!, source.startOffset)
-      const end = source.highWatermark
-      while (position < end && records.length < maxRecords) records.push(source.read(position++))
-      this.positions.set(partition, position)
+    const failure = this.readFailure
+    if (failure !== undefined) {
+      this.readFailure = undefined
+      throw failure
     }
-    this.nextPartitionIndex = owned.length === 0 ? 0 : (this.nextPartitionIndex + 1) % owned.length
+    const records = this.takeReadAhead(maxRecords)
+    if (records.length < maxRecords) this.readInTurn(maxRecords, records, true)
     return records
+  }
+
+  /**
+   * Reads into `records` until it holds `maxRecords`, taking partitions in turn (a different first one
+   * each call). `advance`: move the positions (a poll), else leave them and return the runs read (a
+   * read-ahead). A record that fails to read ends the reading before it: a poll with nothing to hand
+   * out throws at once, one with records returns them and throws on the next call (nothing is skipped);
+   * a read-ahead stops quietly.
+   */
+  private readInTurn(maxRecords: number, records: ConsumedRecord[], advance: boolean): ReadAhead['runs'] {
+    const owned = [...this.positions.keys()]
+    const runs: ReadAhead['runs'] = []
+    const first = this.nextPartitionIndex
+    this.nextPartitionIndex = owned.length === 0 ? 0 : (first + 1) % owned.length
+    for (let turn = 0; turn < owned.length && records.length < maxRecords; turn++) {
+      const partition = owned[(first + turn) % owned.length]!
+      const source = this.partitions[partition]!
+      const from = Math.max(this.positions.get(partition)!, source.startOffset)
+      const end = Math.min(source.highWatermark, from + maxRecords - records.length)
+      let position = from
+      let failure: unknown
+      try {
+        for (; position < end; position++) records.push(source.read(position))
+      } catch (error) {
+        if (advance && records.length === 0) throw error
+        failure = error
+      }
+      if (advance) this.positions.set(partition, position)
+      else if (position > from) runs.push({ partition, from, count: position - from })
+      if (failure !== undefined) {
+        if (advance) this.readFailure = failure
+        break
+      }
+    }
+    return runs
+  }
+
+  /** Reads the next batch ahead on the next turn of the event loop (once; see the header). */
+  private scheduleReadAhead(maxRecords: number): void {
+    this.readAheadRecords = maxRecords
+    if (this.readAheadScheduled || this.readAhead !== undefined) return
+    this.readAheadScheduled = true
+    setImmediate(() => {
+      this.readAheadScheduled = false
+      if (this.closed || this.link.isClosed || this.readAhead !== undefined) return
+      if ((this.link.state(this.memberId)?.generation ?? -1) !== this.generation) return // a rebalance: the next poll starts over
+      const records: ConsumedRecord[] = []
+      const runs = this.readInTurn(this.readAheadRecords, records, false)
+      if (records.length > 0) this.readAhead = { generation: this.generation, records, runs }
+    })
+  }
+
+  /**
+   * The records read ahead, up to `maxRecords`, moving the positions past them. Each run is handed
+   * out only if it starts at its partition's position, in this generation, and is still readable
+   * (not deleted by retention, not cut); the first run that is not ends the read-ahead.
+   */
+  private takeReadAhead(maxRecords: number): ConsumedRecord[] {
+    const ahead = this.readAhead
+    if (ahead === undefined) return []
+    this.readAhead = undefined
+    if (ahead.generation !== this.generation) return []
+    let taken = 0
+    let kept = 0
+    for (; kept < ahead.runs.length && taken < maxRecords; kept++) {
+      const run = ahead.runs[kept]!
+      const source = this.partitions[run.partition]!
+      if (this.positions.get(run.partition) !== run.from || run.from < source.startOffset || run.from + run.count > source.highWatermark) break
+      const count = Math.min(run.count, maxRecords - taken)
+      this.positions.set(run.partition, run.from + count)
+      taken += count
+      if (count < run.count) {
+        // The rest of this run and those after it stay for the next poll.
+        ahead.runs = [{ partition: run.partition, from: run.from + count, count: run.count - count }, ...ahead.runs.slice(kept + 1)]
+        const records = ahead.records.slice(0, taken)
+        ahead.records = ahead.records.slice(taken)
+        this.readAhead = ahead
+        return records
+      }
+    }
+    if (taken === ahead.records.length) return ahead.records
+    return ahead.records.slice(0, taken)
   }
 
   /** Resolves when an owned partition gets a record, the group rebalances, or `timeoutMs` passes. */
@@ -230,6 +347,7 @@ export class Consumer {
   /** After an early exit, puts positions back to the first record of the batch not processed. */
   private rewindTo(processed: ReadonlyMap<number, number>, batch: readonly ConsumedRecord[], generation: number): void {
     if (this.closed || generation !== this.generation) return
+    this.readAhead = undefined
     const firstUnprocessed = new Map<number, number>()
     for (const record of batch) {
       const slot = this.slotOf(record)

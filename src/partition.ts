@@ -3,7 +3,7 @@
  * (key, headers, value; format.ts) and whose frame timestamps are the records' timestamps.
  */
 import { LogError } from './errors.js'
-import { decodeEnvelope } from './format.js'
+import { decodeEnvelopeRecord } from './format.js'
 import type { EncodedRecords, ProducerRecord } from './producer-record.js'
 import { BatchFlattener } from './record-iterator.js'
 import { type SegmentedLog, checkScanOptions } from './segmented-log.js'
@@ -106,16 +106,7 @@ export class Partition implements PartitionReader {
   }
 
   private toConsumed(offset: number, timestampMs: number, value: Uint8Array): ConsumedRecord {
-    const envelope = decodeEnvelope(value, offset)
-    return {
-      topic: this.topic,
-      partition: this.id,
-      offset,
-      timestamp: timestampMs,
-      key: envelope.key,
-      value: envelope.value,
-      headers: envelope.headers,
-    }
+    return decodeEnvelopeRecord(this.topic, this.id, offset, timestampMs, value)
   }
 
   /** Records in offset order; with `follow`, waits for new ones until `signal` aborts. */

@@ -27,6 +27,11 @@ export class BatchFlattener<T> implements AsyncGenerator<T, void, undefined> {
     return this
   }
 
+  /** How many records of the current batch were handed out (while `return()` ends the batches too). */
+  get handedOut(): number {
+    return this.at
+  }
+
   next(): Promise<IteratorResult<T, void>> {
     if (this.pending !== undefined) return this.queued(() => this.next())
     if (this.finished) return Promise.resolve(DONE)
@@ -67,8 +72,8 @@ export class BatchFlattener<T> implements AsyncGenerator<T, void, undefined> {
   private async finish(): Promise<void> {
     if (this.finished) return
     this.finished = true
+    await this.batches.return() // may ask handedOut: the batch stays until it has ended
     this.batch = []
-    await this.batches.return()
   }
 
   /** Runs `step` after the call in flight settles (whichever way). */

@@ -4,7 +4,10 @@
  * poll (bounds, waiting for records and for rebalances), async iteration with at-least-once
  * redelivery, and bad input that changes nothing.
  */
+import fs from 'node:fs'
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { ENVELOPE_FIXED_BYTES, FILE_HEADER_BYTES, FRAME_HEADER_BYTES, STORE_SUFFIX, segmentFileName } from '../src/format.js'
 import {
   type AssignmentStrategy,
   type ConsumedRecord,
@@ -542,6 +545,92 @@ describe('ConsumerGroup', () => {
       await new Promise((resolve) => setImmediate(resolve))
       await a.close()
       expect(await pending).toEqual([])
+    })
+  })
+
+  describe('read-ahead', () => {
+    /** One turn of the event loop: the read-ahead that a full poll scheduled has run by then. */
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+    it('hands out the batch read ahead in order and only once; commit() commits what was polled, not what was read ahead', async () => {
+      const topic = await openTopic(tempDir('group'))
+      await fill(topic, 0, 30)
+      const group = topic.consumerGroup('g')
+      const a = await join(group, 'a')
+      expect(ids(await a.poll({ maxRecords: 10 }))).toEqual(idRange(0, 0, 10))
+      await turn()
+      expect(a.position(0)).toBe(10)
+      await a.commit()
+      expect(await group.committed(0)).toBe(10)
+      expect(ids(await a.poll({ maxRecords: 4 }))).toEqual(idRange(0, 10, 14)) // part of the batch read ahead
+      expect(ids(await a.poll({ maxRecords: 10 }))).toEqual(idRange(0, 14, 24)) // the rest of it, then fresh reads
+      await turn()
+      expect(ids(await a.poll({ maxRecords: 100 }))).toEqual(idRange(0, 24, 30))
+      expect(await a.poll()).toEqual([])
+    })
+
+    it('delivers records appended after the read-ahead ran, right after the ones it read', async () => {
+      const topic = await openTopic(tempDir('group'))
+      await fill(topic, 0, 10)
+      const a = await join(topic.consumerGroup('g'), 'a')
+      expect(ids(await a.poll({ maxRecords: 5 }))).toEqual(idRange(0, 0, 5))
+      await turn()
+      await fill(topic, 0, 10)
+      expect(ids(await a.poll({ maxRecords: 100 }))).toEqual(idRange(0, 5, 20))
+    })
+
+    it('is dropped by seek: the next poll starts where seek put the position', async () => {
+      const topic = await openTopic(tempDir('group'))
+      await fill(topic, 0, 30)
+      const a = await join(topic.consumerGroup('g'), 'a')
+      expect(ids(await a.poll({ maxRecords: 10 }))).toEqual(idRange(0, 0, 10))
+      await turn()
+      a.seek(0, 3)
+      expect(ids(await a.poll({ maxRecords: 10 }))).toEqual(idRange(0, 3, 13))
+      await turn()
+      a.seek(0, 25)
+      expect(ids(await a.poll({ maxRecords: 10 }))).toEqual(idRange(0, 25, 30))
+    })
+
+    it('is dropped by a rebalance: each owner restarts from the committed offsets, nothing skipped', async () => {
+      const topic = await openTopic(tempDir('group'), { partitions: 2 })
+      await fill(topic, 0, 20)
+      await fill(topic, 1, 20)
+      const group = topic.consumerGroup('g')
+      const a = await join(group, 'a')
+      const first = await a.poll({ maxRecords: 10 })
+      await a.commit()
+      await turn() // reads the next 10 ahead
+      const z = await join(group, 'z') // range: a keeps partition 0, z takes partition 1
+      const fromA = await a.poll({ maxRecords: 100 })
+      const fromZ = await z.poll({ maxRecords: 100 })
+      const committedBefore = new Map([0, 1].map((partition) => [partition, first.filter((record) => record.partition === partition).length]))
+      expect(ids(fromA)).toEqual(idRange(0, committedBefore.get(0)!, 20))
+      expect(ids(fromZ)).toEqual(idRange(1, committedBefore.get(1)!, 20))
+    })
+
+    it('stops before a damaged record: the records before it are handed out, then poll reports it (CORRUPT_RECORD)', async () => {
+      const dir = tempDir('group')
+      const writer = await Topic.open(dir)
+      await writer.sendBatch(Array.from({ length: 20 }, (_, i) => ({ value: `v-${String(i).padStart(2, '0')}` })))
+      await writer.close()
+      // Every frame has the same size (no key or headers, equal values): flip the last value byte of record 13.
+      const store = path.join(dir, 'partition-0', segmentFileName(0, STORE_SUFFIX))
+      const frameBytes = FRAME_HEADER_BYTES + ENVELOPE_FIXED_BYTES + 4
+      const bytes = fs.readFileSync(store)
+      expect(bytes.length).toBe(FILE_HEADER_BYTES + 20 * frameBytes)
+      bytes[FILE_HEADER_BYTES + 14 * frameBytes - 1]! ^= 0xff
+      fs.writeFileSync(store, bytes)
+      const topic = await openTopic(dir)
+      const a = await join(topic.consumerGroup('g'), 'a')
+      expect(ids(await a.poll({ maxRecords: 10 }))).toEqual(idRange(0, 0, 10))
+      await turn()
+      expect(ids(await a.poll({ maxRecords: 10 }))).toEqual(idRange(0, 10, 13))
+      await expectRejection(() => a.poll({ maxRecords: 10 }), 'CORRUPT_RECORD')
+      await expectRejection(() => a.poll({ maxRecords: 10 }), 'CORRUPT_RECORD') // the position stays at the damage
+      expect(a.position(0)).toBe(13)
+      a.seek(0, 14)
+      expect(ids(await a.poll({ maxRecords: 10 }))).toEqual(idRange(0, 14, 20))
     })
   })
 

@@ -16,6 +16,7 @@ import {
   FRAME_HEADER_BYTES,
   INDEX_ENTRY_BYTES,
   decodeCheckpoint,
+  decodeEnvelopeRecord,
   decodeFileHeader,
   decodeFrameHeader,
   decodeIndexEntry,
@@ -264,6 +265,53 @@ describe('format v1', () => {
         start = end
       }
       expect(writer.position).toBe(start)
+    })
+
+    // Header names that are special to objects, numeric, or repeated, and envelopes with more headers
+    // than the decoder builds in one literal (4), with '__proto__' inside and past those.
+    const DECODED: Record[] = [
+      ...RECORDS,
+      { headers: JSON.parse('{"__proto__":"p","constructor":"c"}') as Record['headers'], value: 'g' },
+      { headers: JSON.parse('{"a":"1","b":"2","c":"3","d":"4","__proto__":"5","e":"6"}') as Record['headers'], value: 'h' },
+      { headers: JSON.parse('{"__proto__":"0","b":"2","c":"3","d":"4","e":"5"}') as Record['headers'], value: 'i' },
+      { headers: { '7': 'seven', x: 'x', '0': 'zero' }, value: 'j' },
+      { key: Uint8Array.of(0, 255), headers: { x: 'other value', '7': Uint8Array.of(9) }, value: Uint8Array.of() },
+    ]
+
+    it('decodes each envelope into its key, own headers (in object order) and value, as Buffer views of the payload', () => {
+      for (const [i, record] of DECODED.entries()) {
+        const bytes = reference(record)
+        // A plain Uint8Array at an odd place of a larger buffer, so no view can assume offset 0.
+        const holder = new Uint8Array(bytes.length + 3)
+        holder.set(bytes, 3)
+        const payload = new Uint8Array(holder.buffer, 3, bytes.length)
+        const decoded = decodeEnvelopeRecord('t', 2, 40 + i, 1234, payload)
+        expect(decoded).toMatchObject({ topic: 't', partition: 2, offset: 40 + i, timestamp: 1234 })
+        expect(decoded.key === null ? null : Buffer.from(decoded.key).toString('hex')).toBe(record.key === undefined ? null : bytesOf(record.key).toString('hex'))
+        expect(Buffer.from(decoded.value).toString('hex')).toBe(bytesOf(record.value).toString('hex'))
+        const headers = record.headers ?? {}
+        const assigned: { [name: string]: string } = {}
+        for (const name of Object.keys(headers)) Object.defineProperty(assigned, name, { value: bytesOf(headers[name]!).toString('hex'), enumerable: true, writable: true, configurable: true })
+        expect(Object.getPrototypeOf(decoded.headers)).toBe(Object.prototype)
+        expect(Object.keys(decoded.headers)).toEqual(Object.keys(assigned))
+        for (const name of Object.keys(assigned)) expect({ i, name, hex: Buffer.from(decoded.headers[name]!).toString('hex') }).toEqual({ i, name, hex: assigned[name] })
+        for (const view of [decoded.value, ...Object.values(decoded.headers), ...(decoded.key ? [decoded.key] : [])]) {
+          expect(Buffer.isBuffer(view)).toBe(true)
+          expect(view.buffer).toBe(holder.buffer) // a view, not a copy
+        }
+        expect(decoded.value).toEqual(Buffer.from(bytesOf(record.value)))
+        expect((decoded.value as Buffer).toString('hex')).toBe(bytesOf(record.value).toString('hex'))
+      }
+    })
+
+    it.each([
+      ['shorter than the fixed part', (bytes: Buffer) => bytes.subarray(0, 7)],
+      ['an unknown version', (bytes: Buffer) => Buffer.concat([Buffer.of(2), bytes.subarray(1)])],
+      ['a key past the end', (bytes: Buffer) => bytes.subarray(0, 10)],
+      ['a header past the end', (bytes: Buffer) => bytes.subarray(0, 12)],
+    ])('refuses an envelope %s with CORRUPT_RECORD', (_label, damage) => {
+      const bytes = damage(reference({ key: 'key', headers: { name: 'value', other: 'x' }, value: 'v' }))
+      expect(() => decodeEnvelopeRecord('t', 0, 5, 0, bytes)).toThrowError(expect.objectContaining({ code: 'CORRUPT_RECORD', offset: 5 }))
     })
 
     it('forgets the headers of the previous batch on reset (a repeat after reset is encoded afresh)', () => {
