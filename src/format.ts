@@ -650,6 +650,12 @@ export class EnvelopeWriter {
     return this.bytes.write(text, at, 'utf8')
   }
 
+  /** @internal For stageKey: one field at `at`, outside any envelope (the buffer may grow up to `bytesMax`). */
+  putField(at: number, field: EnvelopeField, bytesMax: number): number {
+    this.bytesMax = bytesMax
+    return typeof field === 'string' ? this.putString(at, field) : this.putBytes(at, field)
+  }
+
   private putBytes(at: number, field: Uint8Array): number {
     const bytes = field.length
     this.reserve(at, bytes)
@@ -657,33 +663,11 @@ export class EnvelopeWriter {
     return bytes
   }
 
-  /**
-   * Encodes a key into the staging area (a second writer's worth of bytes kept for keys), so that its
-   * bytes can be hashed before the envelope's place is chosen; the next envelope(…, true) copies them.
-   * Returns the key's byte count; stagedKeyBytes() are its bytes.
-   */
-  stageKey(key: EnvelopeField): number {
-    const stage = this.stage ?? (this.stage = new EnvelopeWriter(STAGED_KEY_BYTES_INITIAL))
-    stage.bytesMax = this.bytesMax
-    this.stagedBytes = typeof key === 'string' ? stage.putString(0, key) : stage.putBytes(0, key)
-    return this.stagedBytes
-  }
-
-  /** The staging area's bytes: the staged key is bytes [0, stageKey's count). */
-  get stagedKeyBytes(): Buffer {
-    assert(this.stage !== undefined, 'a key was staged')
-    return this.stage.bytes
-  }
-
-  private stage: EnvelopeWriter | undefined
-  private stagedBytes = 0
-
   private putStagedKey(at: number): number {
-    const count = this.stagedBytes
+    const count = stagedCount
     this.reserve(at, count)
-    const staged = this.stage!.bytes
-    if (count <= SHORT_STRING_CHARS) for (let i = 0; i < count; i++) this.bytes[at + i] = staged[i]!
-    else this.bytes.set(staged.subarray(0, count), at)
+    if (count <= SHORT_STRING_CHARS) copyBetween(this.view, at, keyStage.view, count)
+    else this.bytes.set(keyStage.bytes.subarray(0, count), at)
     return count
   }
 
@@ -703,8 +687,24 @@ export class EnvelopeWriter {
   }
 }
 
-/** The staging area's first size (keys longer than this grow it, up to the batch's bytesMax). */
-const STAGED_KEY_BYTES_INITIAL = 1024
+/**
+ * The staging area for keys: a key is encoded here first when its bytes must be hashed before the
+ * envelope's place (a partition's scratch) is chosen; the next envelope(…, stagedKey = true) copies
+ * them. Grows for long keys, up to the batch's bound.
+ */
+const keyStage = new EnvelopeWriter(1024)
+let stagedCount = 0
+
+/** Encodes `key` into the staging area (RECORD_TOO_LARGE past `bytesMax`); returns its byte count. */
+export function stageKey(key: EnvelopeField, bytesMax: number): number {
+  stagedCount = keyStage.putField(0, key, bytesMax)
+  return stagedCount
+}
+
+/** The staging area: the staged key is bytes [0, stageKey's count). */
+export function stagedKeyBytes(): Buffer {
+  return keyStage.bytes
+}
 
 /**
  * Copies bytes [from, from + count) of the view's buffer to `to`, four at a time; the ranges must not
@@ -714,6 +714,13 @@ function copyBytes(view: DataView, to: number, from: number, count: number): voi
   let i = 0
   for (const wordsEnd = count - 3; i < wordsEnd; i += 4) view.setInt32(to + i, view.getInt32(from + i, true), true)
   for (; i < count; i++) view.setUint8(to + i, view.getUint8(from + i))
+}
+
+/** Copies bytes [0, count) of `from` to `at` in `to`, four at a time. */
+function copyBetween(to: DataView, at: number, from: DataView, count: number): void {
+  let i = 0
+  for (const wordsEnd = count - 3; i < wordsEnd; i += 4) to.setInt32(at + i, from.getInt32(i, true), true)
+  for (; i < count; i++) to.setUint8(at + i, from.getUint8(i))
 }
 
 function viewOf(buf: Buffer): DataView {

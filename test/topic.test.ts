@@ -220,6 +220,31 @@ describe('Topic', () => {
       expect(results[2]!.partition).toBe(7)
       expect(results[3]!.partition).toBe(results[0]!.partition)
     })
+
+    it('gives each partition its share of a mixed batch in batch order, with the timestamps given and append time for the rest', async () => {
+      const topic = await openTopic(tempDir('topic'), { partitions: 3 })
+      const keys: (string | Uint8Array | undefined)[] = ['k'.repeat(70), 'ключ', Uint8Array.of(1, 2, 3), undefined, 'short', `${'x'.repeat(20)}${'y'.repeat(20)}`, '']
+      const records: ProducerRecord[] = Array.from({ length: 42 }, (_, i) => ({
+        value: `v${i}`,
+        ...(i % 9 === 8 ? { partition: i % 3 } : { key: keys[i % keys.length] }),
+        ...(i % 4 === 3 ? { timestamp: 1000 + i } : {}),
+        headers: { n: `${i}` },
+      }))
+      const before = Date.now()
+      const results = await topic.sendBatch(records)
+      const spread = results[records.findIndex((record) => record.key === undefined && record.partition === undefined)]!.partition
+      const nextOffset = [0, 0, 0]
+      for (const [i, record] of records.entries()) {
+        const { key, partition } = record
+        const expected = partition ?? (key === undefined ? spread : partitionForKey(typeof key === 'string' ? utf8(key) : (key as Uint8Array), 3))
+        expect({ i, result: results[i] }).toEqual({ i, result: { partition: expected, offset: nextOffset[expected]!++ } })
+        const consumed = topic.partition(expected).read(results[i]!.offset)
+        expect(text(consumed.value)).toBe(`v${i}`)
+        if (record.timestamp !== undefined) expect(consumed.timestamp).toBe(record.timestamp)
+        else expect(consumed.timestamp).toBeGreaterThanOrEqual(before)
+      }
+      expect(endOffsets(topic)).toEqual(nextOffset)
+    })
   })
 
   describe('send and read', () => {
