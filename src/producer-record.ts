@@ -59,7 +59,7 @@ class PartitionEnvelopes {
   writer = new EnvelopeWriter(SCRATCH_BYTES_INITIAL)
   /** Envelope i is bytes [ends[i] + FRAME_HEADER_BYTES, ends[i + 1]) of the scratch. */
   readonly ends: number[] = [0]
-  /** The batch index of each envelope. */
+  /** The batch index of each envelope, kept only when a batch may span partitions (else envelope i is record i). */
   readonly indexes: number[] = []
   /** Per envelope, NO_TIMESTAMP for append time; filled only once one record of the batch gives one. */
   readonly timestampsMs: number[] = []
@@ -76,7 +76,7 @@ class PartitionEnvelopes {
   }
 
   get count(): number {
-    return this.indexes.length
+    return this.ends.length - 1
   }
 }
 
@@ -91,6 +91,11 @@ export class EncodedRecords {
   private partBytesMax = 0
   /** Counts encode() calls: a partition's share is of this batch when its `batch` is this. */
   private batchNumber = 0
+  /** The share the previous record went to (most batches go to one partition). */
+  private lastPart: PartitionEnvelopes | undefined
+  private lastPartition = -1
+  /** Whether the shares keep their records' batch indexes (the batch may span partitions). */
+  private keepsIndexes = false
 
   get count(): number {
     return this.recordCount
@@ -101,8 +106,9 @@ export class EncodedRecords {
     return this.part(partition).count
   }
 
-  indexesOf(partition: number): readonly number[] {
-    return this.part(partition).indexes
+  /** The batch indexes of partition `partition`'s records, or undefined when it holds the whole batch in order. */
+  indexesOf(partition: number): readonly number[] | undefined {
+    return this.partitions.length === 1 ? undefined : this.part(partition).indexes
   }
 
   /** Partition `partition`'s envelopes as a payload source for SegmentedLog.appendFrom. Valid until release(). */
@@ -131,6 +137,8 @@ export class EncodedRecords {
   encode(records: readonly unknown[], bytesMax: number, placement: Placement): void {
     this.partitions.length = 0
     this.batchNumber++
+    this.lastPartition = -1
+    this.keepsIndexes = placement.forced === undefined && placement.partitionCount > 1
     this.spreadUsed = false
     this.recordCount = records.length
     this.partBytesMax = bytesMax + records.length * FRAME_HEADER_BYTES
@@ -161,6 +169,8 @@ export class EncodedRecords {
       part.reset(this.partBytesMax)
       this.partitions.push(partition)
     }
+    this.lastPart = part
+    this.lastPartition = partition
     return part
   }
 
@@ -199,15 +209,15 @@ export class EncodedRecords {
     } else {
       target = partitionForHash(murmur2Range(key, 0, key.length), placement.partitionCount)
     }
-    const part = this.startedPart(target)
+    const part = target === this.lastPartition ? this.lastPart! : this.startedPart(target)
     const end = part.writer.envelope(hasKey ? key : undefined, headers, value, staged)
     if (end < 0) throw headersRefused(end, headers!, index)
     part.ends.push(end)
-    part.indexes.push(index)
+    if (this.keepsIndexes) part.indexes.push(index)
     // The timestamps are kept only once some record of the share gives one.
     if (timestamp !== undefined || part.hasTimestamps) {
       const timestamps = part.timestampsMs
-      while (timestamps.length < part.indexes.length - 1) timestamps.push(NO_TIMESTAMP)
+      while (timestamps.length < part.ends.length - 2) timestamps.push(NO_TIMESTAMP)
       timestamps.push(timestamp ?? NO_TIMESTAMP)
       part.hasTimestamps = true
     }

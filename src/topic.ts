@@ -413,7 +413,7 @@ export class Topic {
     }
     // The share's batch indexes are read before release: they belong to the scratches.
     const results: SendResult[] = new Array(records.length)
-    const shares = partitions.map((partition) => (partitions.length === 1 ? undefined : encoded.indexesOf(partition).slice()))
+    const shares = partitions.map((partition) => encoded.indexesOf(partition)?.slice())
     encoded.release()
     const found = await firsts
     partitions.forEach((partition, s) => {
