@@ -7,10 +7,10 @@
  *    0  u32  frameBytes    bytes after this field (4 + headerBytes + body)
  *    4  u32  headerBytes
  *    8  ...  header        UTF-8 JSON object (the operation and its small arguments)
- *       ...  body          raw bytes (a batch of encoded envelopes), possibly empty
+ *       ...  body          raw bytes (a forwarded batch: slots and envelopes, see FORWARDED_SLOT_BYTES), possibly empty
  *
  * Nothing here is stored on disk: the owner checks every envelope it receives before appending it
- * (format.ts `checkEnvelope`), so a confused peer can be refused but can never store damage.
+ * (format.ts `envelopeProblem`), so a confused peer can be refused but can never store damage.
  */
 import type { Writable } from 'node:stream'
 import { LogError } from './errors.js'
