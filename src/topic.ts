@@ -76,8 +76,7 @@ export class Topic {
   private roleWaiters: (() => void)[] = []
   private nextPartition = 0
   private closed = false
-  /** What the encoder needs to place a batch's records (forced and spread are set per batch). */
-  private readonly placement: Placement
+  private readonly checkPartitionOf = (partition: number): number => this.checkPartition(partition)
 
   private constructor(
     readonly dir: string,
@@ -88,7 +87,6 @@ export class Topic {
     const append = (partition: number, record: ProducerRecord): Promise<number> => this.sendRecords([record], partition).then((results) => results[0]!.offset)
     const keepAlive = (): (() => void) => (this.role.kind === 'forwarder' ? this.role.client.hold() : () => undefined)
     this.partitionList = logs.map((log, id) => new Partition(this.name, id, log, append, keepAlive))
-    this.placement = { partitionCount: logs.length, forced: undefined, spread: 0, check: (partition) => this.checkPartition(partition) }
   }
 
   /**
@@ -393,9 +391,8 @@ export class Topic {
     this.checkOpen()
     if (!Array.isArray(records)) throw new LogError('INVALID_ARGUMENT', 'sendBatch takes an array of records')
     if (records.length === 0) return []
-    const placement = this.placement
-    placement.forced = forcedPartition
-    placement.spread = this.nextPartition
+    // A new placement per batch: a getter of a record may send meanwhile (a batch of its own).
+    const placement: Placement = { partitionCount: this.partitionList.length, forced: forcedPartition, spread: this.nextPartition, check: this.checkPartitionOf }
     const encoded = encodeRecords(records, this.partitionList[0]!.log.options.batchBytesMax, placement)
     // Only keyless records without a partition take a turn in the spread, one turn per batch
     // (taken once every record is known good, so a refused batch leaves the turn where it was).

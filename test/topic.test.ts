@@ -650,6 +650,22 @@ describe('Topic', () => {
       expect(await valuesOf(topic, 0)).toEqual(['inner 0', 'inner 1', 'outer 0', 'outer 1', 'outer 2'])
     })
 
+    it('keeps the placement of a batch when a getter appends to a partition meanwhile', async () => {
+      const topic = await openTopic(tempDir('topic'), { partitions: 3 })
+      let inner: Promise<number> | undefined
+      const sneaky = {
+        get value(): string {
+          inner ??= topic.partition(2).append({ value: 'inner' })
+          return 'outer 1'
+        },
+      }
+      const outer = await topic.sendBatch([{ value: 'outer 0' }, bad(sneaky), { value: 'outer 2', key: '21' }, { value: 'outer 3' }])
+      expect(await inner).toBe(0)
+      // The keyless records stay together on the spread partition (0, the first turn), the keyed one goes by its key.
+      expect(outer.map((result) => result.partition)).toEqual([0, 0, partitionForKey(utf8('21'), 3), 0])
+      expect(await valuesOf(topic, 2)).toEqual(partitionForKey(utf8('21'), 3) === 2 ? ['inner', 'outer 2'] : ['inner'])
+    })
+
     it('refuses a batch with LOG_CLOSED when a getter closes the topic while the batch is encoded, and writes nothing', async () => {
       const dir = tempDir('topic')
       const topic = await openTopic(dir, { partitions: 2 })
