@@ -505,14 +505,15 @@ export class EnvelopeWriter {
    * Writes one envelope (the caller has checked that key and value are bytes or strings, and that
    * `headers`, when given, is an object). Returns the envelope's end position, or one of the
    * HEADERS_* codes for the first refused header; the envelope must then be dropped (the caller throws).
+   * With `stagedKey`, the key's bytes are those of the last stageKey(key) (encoded first to hash them).
    */
-  envelope(key: EnvelopeField | undefined, headers: object | undefined, value: EnvelopeField): number {
+  envelope(key: EnvelopeField | undefined, headers: object | undefined, value: EnvelopeField, stagedKey = false): number {
     this.ensure(this.gapBytes + ENVELOPE_FIXED_BYTES)
     const start = this.position + this.gapBytes
     this.bytes[start] = ENVELOPE_VERSION
     this.bytes[start + 1] = key === undefined ? 0 : ATTRIBUTE_HAS_KEY
     this.position = start + ENVELOPE_FIXED_BYTES
-    const keyBytes = key === undefined ? 0 : this.field(key)
+    const keyBytes = stagedKey ? this.stagedKey() : key === undefined ? 0 : this.field(key)
     const headerCount = headers === undefined ? 0 : this.headers(headers)
     if (headerCount < 0) return headerCount
     putU16(this.bytes, start + 2, headerCount)
@@ -647,6 +648,24 @@ export class EnvelopeWriter {
     return bytes
   }
 
+  /** Copies the staged key (stageKey) to `position`; returns its byte count. */
+  private stagedKey(): number {
+    const count = stagedKeyCount
+    this.ensure(count)
+    const at = this.position
+    if (count <= SHORT_STRING_CHARS) copyBetween(this.view, at, keyStage.view, count)
+    else this.bytes.set(keyStage.bytes.subarray(0, count), at)
+    this.position = at + count
+    return count
+  }
+
+  /** @internal For stageKey: writes `field` alone from byte 0 (the buffer may grow up to `bytesMax`). */
+  stageField(field: EnvelopeField, bytesMax: number): number {
+    this.position = 0
+    this.bytesMax = bytesMax
+    return this.field(field)
+  }
+
   private ensure(bytes: number): void {
     if (this.position + bytes > this.bytes.length) this.grow(this.position + bytes)
   }
@@ -670,6 +689,33 @@ function copyBytes(view: DataView, to: number, from: number, count: number): voi
   let i = 0
   for (const wordsEnd = count - 3; i < wordsEnd; i += 4) view.setInt32(to + i, view.getInt32(from + i, true), true)
   for (; i < count; i++) view.setUint8(to + i, view.getUint8(from + i))
+}
+
+/** Copies bytes [0, count) of `from` to `at` in `to`, four at a time. */
+function copyBetween(to: DataView, at: number, from: DataView, count: number): void {
+  let i = 0
+  for (const wordsEnd = count - 3; i < wordsEnd; i += 4) to.setInt32(at + i, from.getInt32(i, true), true)
+  for (; i < count; i++) to.setUint8(at + i, from.getUint8(i))
+}
+
+/**
+ * The staging area for keys: a key is encoded here first when its bytes must be hashed before the
+ * envelope's place (a partition's scratch) is chosen; the next envelope(…, stagedKey = true) copies
+ * them (16 bytes copied cost less than encoding the string twice). Grows for long keys, up to the
+ * batch's bound.
+ */
+const keyStage = new EnvelopeWriter(1024)
+let stagedKeyCount = 0
+
+/** Encodes `key` into the staging area (RECORD_TOO_LARGE past `bytesMax`); returns its byte count. */
+export function stageKey(key: EnvelopeField, bytesMax: number): number {
+  stagedKeyCount = keyStage.stageField(key, bytesMax)
+  return stagedKeyCount
+}
+
+/** The staging area: the staged key is bytes [0, stageKey's count). */
+export function stagedKeyBytes(): Buffer {
+  return keyStage.bytes
 }
 
 function viewOf(buf: Buffer): DataView {

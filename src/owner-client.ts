@@ -15,10 +15,9 @@ import path from 'node:path'
 import { LogError } from './errors.js'
 import type { GroupOptions } from './group-coordinator.js'
 import type { GroupInfo, GroupLink, MemberState } from './group-link.js'
-import { MessageReader, type WireHeader, encodeMessage, errorFromWire } from './wire.js'
+import { FORWARDED_SLOT_BYTES, MessageReader, type WireHeader, errorFromWire, putForwardedSlot, writeMessage } from './wire.js'
 import type { EncodedRecords } from './producer-record.js'
 import type { WireMemberState } from './group-sessions.js'
-import { FORWARDED_RECORD_PREFIX_BYTES } from './topic-owner.js'
 
 /** The owner's socket: abstract (no file to go stale) on Linux, a file in the temp dir elsewhere. */
 export function ownerAddress(topicDir: string): string {
@@ -89,7 +88,7 @@ export class OwnerClient {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
       this.socket.ref() // a request waiting for its answer keeps the process alive
-      for (const buffer of encodeMessage({ ...header, id }, body)) this.socket.write(buffer)
+      writeMessage(this.socket, { ...header, id }, body)
     })
   }
 
@@ -154,40 +153,28 @@ function disconnected(): LogError {
 }
 
 /**
- * The body of a forwarded send (topic-owner.ts reads it): first a table, per record of every share
- * in order, u32 payloadBytes and f64 timestampMs (NaN: append time, stamped by the owner); then the
- * envelopes in the same order. Copies the envelopes out of the encoder's shared scratch: one copy
- * when the batch goes to one partition, one per record otherwise.
+ * The body of a forwarded send (topic-owner.ts reads it): the shares' framed scratches one after the
+ * other, each envelope preceded by its slot (wire.ts: its size and timestamp, NaN for append time),
+ * which is where the owner's log puts the frame header, so the owner copies runs of records at once
+ * as it does for its own sends. One copy per partition of the batch.
  */
-export function encodeForwarded(encoded: EncodedRecords, shares: readonly { indexes: readonly number[] | undefined }[]): Buffer {
-  const records: number[] = []
-  for (const { indexes } of shares) {
-    if (indexes === undefined) for (let i = 0; i < encoded.count; i++) records.push(i)
-    else records.push(...indexes)
+export function encodeForwarded(encoded: EncodedRecords): Buffer {
+  let bodyBytes = 0
+  for (const partition of encoded.partitions) {
+    const { ends } = encoded.framedOf(partition)
+    bodyBytes += ends[ends.length - 1]!
   }
-  const tableBytes = records.length * FORWARDED_RECORD_PREFIX_BYTES
-  let envelopeBytes = 0
-  for (const record of records) envelopeBytes += encoded.envelopeStart(record + 1) - encoded.envelopeStart(record)
-  const body = Buffer.allocUnsafe(tableBytes + envelopeBytes)
-  const scratch = encoded.scratch
+  const body = Buffer.allocUnsafe(bodyBytes)
   let at = 0
-  for (const { indexes } of shares) {
-    const timestamps = encoded.timestampsFor(indexes, Number.NaN)
-    const count = indexes?.length ?? encoded.count
-    for (let i = 0; i < count; i++) {
-      const record = indexes === undefined ? i : indexes[i]!
-      body.writeUInt32LE(encoded.envelopeStart(record + 1) - encoded.envelopeStart(record), at)
-      body.writeDoubleLE(typeof timestamps === 'number' ? timestamps : timestamps[i]!, at + 4)
-      at += FORWARDED_RECORD_PREFIX_BYTES
+  for (const partition of encoded.partitions) {
+    const { bytes, ends } = encoded.framedOf(partition)
+    const timestamps = encoded.timestampsFor(partition, Number.NaN)
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
+    for (let i = 0; i + 1 < ends.length; i++) {
+      const slot = ends[i]!
+      putForwardedSlot(view, slot, ends[i + 1]! - slot - FORWARDED_SLOT_BYTES, typeof timestamps === 'number' ? timestamps : timestamps[i]!)
     }
-  }
-  if (shares.length === 1 && shares[0]!.indexes === undefined) {
-    scratch.copy(body, at, 0, encoded.envelopeStart(encoded.count))
-  } else {
-    for (const record of records) {
-      const start = encoded.envelopeStart(record)
-      at += scratch.copy(body, at, start, encoded.envelopeStart(record + 1))
-    }
+    at += bytes.copy(body, at, 0, ends[ends.length - 1]!)
   }
   return body
 }

@@ -87,13 +87,11 @@ export class Partition implements PartitionReader {
   }
 
   /**
-   * Appends encoded records (those of `indexes`, else all) to this partition's writer log, atomically;
-   * resolves to the first offset. The envelopes are copied before this returns, so the caller may
-   * then release them.
+   * Appends this partition's share of encoded records to its writer log, atomically; resolves to the
+   * first offset. The envelopes are copied before this returns, so the caller may then release them.
    */
-  appendEncoded(records: EncodedRecords, indexes?: readonly number[]): Promise<number> {
-    const count = indexes === undefined ? records.count : indexes.length
-    return this.logValue.appendFrom(count, records.source(indexes), { timestampMs: records.timestampsFor(indexes, Date.now()) })
+  appendEncoded(records: EncodedRecords): Promise<number> {
+    return this.logValue.appendFrom(records.countOf(this.id), records.source(this.id), { timestampMs: records.timestampsFor(this.id, Date.now()) })
   }
 
   /** The record at `offset` (value, key and header values are views, not copies). */

@@ -1,18 +1,22 @@
 /**
- * What producers hand to Topic.send / Partition.append, checked and encoded into envelopes in one
- * pass over each record: every field is read once, checked, and written into a scratch buffer
- * (format.ts's EnvelopeWriter). A bad record throws before any log is touched, so a refused batch
- * writes nothing; the logs then copy the finished envelopes into their write buffers
- * (SegmentedLog.appendFrom with `source()`). For the owner's own appends the scratch is framed: a
- * frame header's worth of bytes before each envelope, so consecutive envelopes lie as the store's
- * frames will and a run of them is copied at once (EnvelopeRun).
+ * What producers hand to Topic.send / Partition.append, checked, placed and encoded into envelopes
+ * in one pass over each record: every field is read once, checked, and written into the scratch of
+ * the partition the record goes to (format.ts's EnvelopeWriter). A bad record throws before any log
+ * is touched, so a refused batch writes nothing; the logs then copy the finished envelopes into their
+ * write buffers (SegmentedLog.appendFrom with `source(partition)`).
  *
- * The scratch is shared between batches: a batch is encoded and handed to its logs' appendFrom
- * synchronously (appendFrom copies the bytes before it returns), then released for the next one.
+ * Each partition's scratch is framed: a frame header's worth of bytes before each envelope, so its
+ * envelopes lie as the store's frames will and a run of them is copied at once (EnvelopeRun). A batch
+ * spread over partitions is thus written partition by partition without ever copying one envelope
+ * alone. The forwarded body (owner-client.ts) is the same scratches, with each gap holding the
+ * record's size and timestamp.
+ *
+ * The scratches are shared between batches: a batch is encoded and handed to its logs' appendFrom
+ * (or copied into a forwarded body) synchronously, then released for the next one.
  */
 import { LogError } from './errors.js'
 import { assert } from './assert.js'
-import { ENVELOPE_FIXED_BYTES, EnvelopeWriter, FRAME_HEADER_BYTES, HEADERS_NAME_TOO_LONG, HEADERS_TOO_MANY, HEADERS_VALUE_BAD, type PayloadSource, envelopeHasKey, envelopeKeyBytes } from './format.js'
+import { EnvelopeWriter, FRAME_HEADER_BYTES, HEADERS_NAME_TOO_LONG, HEADERS_TOO_MANY, HEADERS_VALUE_BAD, type PayloadSource, stageKey, stagedKeyBytes } from './format.js'
 import { murmur2Range, partitionForHash } from './murmur2.js'
 
 export type Bytes = Uint8Array | string
@@ -27,19 +31,22 @@ export interface ProducerRecord {
   partition?: number
 }
 
+/** Where the records of a batch go (topic.ts decides the policy's inputs). */
+export interface Placement {
+  partitionCount: number
+  /** Every record goes here (Partition.append), whatever it asks. */
+  forced: number | undefined
+  /** Where keyless records without a partition go this batch (the turn is taken only if one does). */
+  spread: number
+  /** Checks an explicit partition (UNKNOWN_PARTITION); returns it. */
+  check(partition: number): number
+}
+
 /** A scratch buffer kept between batches: grown by a large batch, dropped back after it. */
 const SCRATCH_BYTES_INITIAL = 256 * 1024
 const SCRATCH_BYTES_KEPT_MAX = 4 * 1024 * 1024
-/** Marks "not given" in the per-record arrays: given timestamps are never negative, given partitions are integers. */
+/** Marks "not given" in the per-record timestamps: given timestamps are never negative. */
 const NO_TIMESTAMP = -1
-const NO_PARTITION = Number.NaN
-/** keyedPartitions' mark of a keyless record. */
-export const NO_KEY = -1
-
-/** Whether a field is bytes or a string (checked inline on the hot path; badBytes builds the error). */
-function isBytes(value: unknown): boolean {
-  return typeof value === 'string' || value instanceof Uint8Array
-}
 
 /** `headerName`, when given, names the header whose value was bad. */
 function badBytes(value: unknown, what: string, index: number, headerName?: string): LogError {
@@ -47,130 +54,135 @@ function badBytes(value: unknown, what: string, index: number, headerName?: stri
   return new LogError('INVALID_ARGUMENT', `record ${index}: ${field} must be a Uint8Array or a string, got ${value === null ? 'null' : typeof value}`)
 }
 
-/** The checked and encoded records of one batch, in the order given. */
-export class EncodedRecords {
-  /** Envelope i is bytes [offsets[i] + gapBytes, offsets[i + 1]) of the scratch. */
-  private readonly offsets: number[] = [0]
-  /** 0, or FRAME_HEADER_BYTES when the envelopes are laid out as store frames (see encode). */
-  private gapBytes = 0
-  private readonly timestampsMs: number[] = []
-  private readonly partitions: number[] = []
-  private writer = new EnvelopeWriter(SCRATCH_BYTES_INITIAL)
-  private hasTimestamps = false
-  private placements = new Int32Array(0)
-  hasExplicitPartition = false
+/** One partition's envelopes of a batch, framed and back to back in its own scratch. */
+class PartitionEnvelopes {
+  writer = new EnvelopeWriter(SCRATCH_BYTES_INITIAL)
+  /** Envelope i is bytes [ends[i] + FRAME_HEADER_BYTES, ends[i + 1]) of the scratch. */
+  readonly ends: number[] = [0]
+  /** The batch index of each envelope, kept only when a batch may span partitions (else envelope i is record i). */
+  readonly indexes: number[] = []
+  /** Per envelope, NO_TIMESTAMP for append time; filled only once one record of the batch gives one. */
+  readonly timestampsMs: number[] = []
+  hasTimestamps = false
+  /** The batch (EncodedRecords.batchNumber) this share belongs to. */
+  batch = -1
+
+  reset(bytesMax: number): void {
+    this.writer.reset(bytesMax, FRAME_HEADER_BYTES)
+    this.ends.length = 1
+    this.indexes.length = 0
+    this.timestampsMs.length = 0
+    this.hasTimestamps = false
+  }
 
   get count(): number {
-    return this.offsets.length - 1
+    return this.ends.length - 1
+  }
+}
+
+/** The checked and encoded records of one batch, by partition. */
+export class EncodedRecords {
+  private parts: (PartitionEnvelopes | undefined)[] = []
+  /** The partitions records went to, in the order each was first used. */
+  readonly partitions: number[] = []
+  /** Whether a keyless record took the spread partition (the caller then moves its turn on). */
+  spreadUsed = false
+  private recordCount = 0
+  private partBytesMax = 0
+  /** Counts encode() calls: a partition's share is of this batch when its `batch` is this. */
+  private batchNumber = 0
+  /** The share the previous record went to (most batches go to one partition). */
+  private lastPart: PartitionEnvelopes | undefined
+  private lastPartition = -1
+  /** Whether the shares keep their records' batch indexes (the batch may span partitions). */
+  private keepsIndexes = false
+
+  get count(): number {
+    return this.recordCount
   }
 
-  /** The partition record `index` asked for, or undefined. */
-  explicitPartition(index: number): number | undefined {
-    if (!this.hasExplicitPartition) return undefined
-    const partition = this.partitions[index]!
-    return Number.isNaN(partition) ? undefined : partition
+  /** Partition `partition`'s share: how many records, and their batch indexes in order. */
+  countOf(partition: number): number {
+    return this.part(partition).count
   }
 
-  /**
-   * Kafka's keyed placement (murmur2 of the key's bytes) of every record, NO_KEY for keyless ones,
-   * in a array kept between batches: valid until the next call.
-   */
-  keyedPartitions(partitionCount: number): Int32Array {
-    const count = this.count
-    if (this.placements.length < count) this.placements = new Int32Array(Math.max(count, this.placements.length * 2))
-    const placements = this.placements
-    const bytes = this.writer.bytes
-    const offsets = this.offsets
-    const gapBytes = this.gapBytes
-    for (let index = 0; index < count; index++) {
-      const start = offsets[index]! + gapBytes
-      if (!envelopeHasKey(bytes, start)) {
-        placements[index] = NO_KEY
-        continue
-      }
-      const keyStart = start + ENVELOPE_FIXED_BYTES
-      placements[index] = partitionForHash(murmur2Range(bytes, keyStart, keyStart + envelopeKeyBytes(bytes, start)), partitionCount)
-    }
-    return placements
+  /** The batch indexes of partition `partition`'s records, or undefined when it holds the whole batch in order. */
+  indexesOf(partition: number): readonly number[] | undefined {
+    return this.partitions.length === 1 ? undefined : this.part(partition).indexes
   }
 
-  /**
-   * The scratch of a batch encoded without gaps: record `index`'s envelope is bytes
-   * [envelopeStart(index), envelopeStart(index + 1)), all of them back to back.
-   */
-  get scratch(): Buffer {
-    assert(this.gapBytes === 0, 'envelopes back to back')
-    return this.writer.bytes
+  /** Partition `partition`'s envelopes as a payload source for SegmentedLog.appendFrom. Valid until release(). */
+  source(partition: number): PayloadSource {
+    const part = this.part(partition)
+    return new EnvelopeRun(part.writer.bytes, part.ends)
   }
 
-  envelopeStart(index: number): number {
-    assert(this.gapBytes === 0, 'envelopes back to back')
-    return this.offsets[index]!
-  }
-
-  /**
-   * The envelopes of `indexes` (all records when undefined) as a payload source for
-   * SegmentedLog.appendFrom, which copies each straight into its write buffer. Valid until release().
-   */
-  source(indexes: readonly number[] | undefined): PayloadSource {
-    return new EnvelopeRun(this.writer.bytes, this.offsets, this.gapBytes, indexes)
-  }
-
-  /** Lays framed envelopes back to back, for a batch that is forwarded after all (a getter closed the topic meanwhile). */
-  unframe(): void {
-    if (this.gapBytes === 0) return
-    const bytes = this.writer.bytes
-    const offsets = this.offsets
-    let to = 0
-    for (let index = 0; index < this.count; index++) {
-      const start = offsets[index]! + this.gapBytes
-      const end = offsets[index + 1]!
-      bytes.copyWithin(to, start, end)
-      offsets[index] = to
-      to += end - start
-    }
-    offsets[this.count] = to
-    this.gapBytes = 0
-  }
-
-  /** The timestamps for appendBatch: `now` for all, or one per record of `indexes` (all records when undefined). */
-  timestampsFor(indexes: readonly number[] | undefined, now: number): number | number[] {
-    if (!this.hasTimestamps) return now
-    const pick = (timestampMs: number): number => (timestampMs === NO_TIMESTAMP ? now : timestampMs)
-    return indexes === undefined ? this.timestampsMs.map(pick) : indexes.map((index) => pick(this.timestampsMs[index]!))
+  /** The timestamps for appendFrom: `now` for all, or one per record of the partition's share. */
+  timestampsFor(partition: number, now: number): number | number[] {
+    const part = this.part(partition)
+    if (!part.hasTimestamps) return now
+    return part.timestampsMs.map((timestampMs) => (timestampMs === NO_TIMESTAMP ? now : timestampMs))
   }
 
   /**
-   * With `framed`, each envelope is preceded by FRAME_HEADER_BYTES of scratch, so the envelopes of a
-   * partition lie as the frames of its store will (appendFrom copies runs of them at once); else they
-   * are back to back (the forwarded body copies them so). `bytesMax` counts envelope bytes only.
+   * Partition `partition`'s framed scratch, bytes [0, end): each envelope i preceded by
+   * FRAME_HEADER_BYTES free bytes at ends[i] (the forwarded body fills them; see owner-client.ts).
    */
-  encode(records: readonly unknown[], bytesMax: number, framed: boolean): void {
-    this.gapBytes = framed ? FRAME_HEADER_BYTES : 0
-    this.writer.reset(bytesMax + records.length * this.gapBytes, this.gapBytes)
-    this.offsets.length = 1
-    this.timestampsMs.length = 0
+  framedOf(partition: number): { bytes: Buffer; ends: readonly number[] } {
+    const part = this.part(partition)
+    return { bytes: part.writer.bytes, ends: part.ends }
+  }
+
+  /** Checks, places and encodes `records`; `bytesMax` bounds each partition's envelope bytes. */
+  encode(records: readonly unknown[], bytesMax: number, placement: Placement): void {
     this.partitions.length = 0
-    this.hasTimestamps = false
-    this.hasExplicitPartition = false
-    for (let index = 0; index < records.length; index++) this.encodeRecord(records[index], index)
+    this.batchNumber++
+    this.lastPartition = -1
+    this.keepsIndexes = placement.forced === undefined && placement.partitionCount > 1
+    this.spreadUsed = false
+    this.recordCount = records.length
+    this.partBytesMax = bytesMax + records.length * FRAME_HEADER_BYTES
+    for (let index = 0; index < records.length; index++) this.encodeRecord(records[index], index, placement)
   }
 
-  /** Hands the scratch to the next batch; this one must not be read again. */
+  /** Hands the scratches to the next batch; this one must not be read again. */
   release(): void {
-    if (this.writer.bytes.length > SCRATCH_BYTES_KEPT_MAX) this.writer = new EnvelopeWriter(SCRATCH_BYTES_INITIAL)
+    for (const partition of this.partitions) {
+      const part = this.parts[partition]!
+      if (part.writer.bytes.length > SCRATCH_BYTES_KEPT_MAX) part.writer = new EnvelopeWriter(SCRATCH_BYTES_INITIAL)
+    }
     idle = this
   }
 
-  private encodeRecord(record: unknown, index: number): void {
+  private part(partition: number): PartitionEnvelopes {
+    const part = this.parts[partition]
+    assert(part !== undefined && part.batch === this.batchNumber, 'a partition of this batch')
+    return part
+  }
+
+  /** The share of `partition`, started (its scratch reset) when the batch first uses it. */
+  private startedPart(partition: number): PartitionEnvelopes {
+    let part = this.parts[partition]
+    if (part === undefined) this.parts[partition] = part = new PartitionEnvelopes()
+    if (part.batch !== this.batchNumber) {
+      part.batch = this.batchNumber
+      part.reset(this.partBytesMax)
+      this.partitions.push(partition)
+    }
+    this.lastPart = part
+    this.lastPartition = partition
+    return part
+  }
+
+  private encodeRecord(record: unknown, index: number, placement: Placement): void {
     if (record === null || typeof record !== 'object' || Array.isArray(record)) {
       throw new LogError('INVALID_ARGUMENT', `record ${index} must be an object with a value`)
     }
     const { value, key, headers, timestamp, partition } = record as ProducerRecord
     if (value === undefined) throw new LogError('INVALID_ARGUMENT', `record ${index} has no value`)
-    if (!isBytes(value)) throw badBytes(value, 'value', index)
+    if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw badBytes(value, 'value', index)
     const hasKey = key !== undefined && key !== null
-    if (hasKey && !isBytes(key)) throw badBytes(key, 'key', index)
+    if (hasKey && typeof key !== 'string' && !(key instanceof Uint8Array)) throw badBytes(key, 'key', index)
     if (timestamp !== undefined && (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0)) {
       throw new LogError('INVALID_ARGUMENT', `record ${index}: timestamp must be a non-negative integer (ms), got ${String(timestamp)}`)
     }
@@ -180,81 +192,87 @@ export class EncodedRecords {
     if (headers !== undefined && (headers === null || typeof headers !== 'object' || Array.isArray(headers))) {
       throw new LogError('INVALID_ARGUMENT', `record ${index}: headers must be an object`)
     }
-    const end = this.writer.envelope(hasKey ? key : undefined, headers, value)
-    if (end < 0) throw headersRefused(end, headers!, index)
-    this.offsets.push(end)
-    // The per-record arrays are filled only once some record of the batch gives a timestamp or a partition.
-    if (timestamp !== undefined || this.hasTimestamps) {
-      fillTo(this.timestampsMs, index, NO_TIMESTAMP).push(timestamp ?? NO_TIMESTAMP)
-      this.hasTimestamps = true
+    // The partition first: a keyed record's place is the murmur2 of its key's bytes, which a string
+    // key has only once encoded (staged, then copied into the envelope rather than encoded twice).
+    let target: number
+    let staged = false
+    if (placement.forced !== undefined) target = placement.forced
+    else if (partition !== undefined) target = placement.check(partition)
+    else if (placement.partitionCount === 1) target = 0
+    else if (!hasKey) {
+      target = placement.spread
+      this.spreadUsed = true
+    } else if (typeof key === 'string') {
+      const keyBytes = stageKey(key, this.partBytesMax)
+      target = partitionForHash(murmur2Range(stagedKeyBytes(), 0, keyBytes), placement.partitionCount)
+      staged = true
+    } else {
+      target = partitionForHash(murmur2Range(key, 0, key.length), placement.partitionCount)
     }
-    if (partition !== undefined || this.hasExplicitPartition) {
-      fillTo(this.partitions, index, NO_PARTITION).push(partition ?? NO_PARTITION)
-      this.hasExplicitPartition = true
+    const part = target === this.lastPartition ? this.lastPart! : this.startedPart(target)
+    const end = part.writer.envelope(hasKey ? key : undefined, headers, value, staged)
+    if (end < 0) throw headersRefused(end, headers!, index)
+    part.ends.push(end)
+    if (this.keepsIndexes) part.indexes.push(index)
+    // The timestamps are kept only once some record of the share gives one.
+    if (timestamp !== undefined || part.hasTimestamps) {
+      const timestamps = part.timestampsMs
+      while (timestamps.length < part.ends.length - 2) timestamps.push(NO_TIMESTAMP)
+      timestamps.push(timestamp ?? NO_TIMESTAMP)
+      part.hasTimestamps = true
     }
   }
 }
 
 /**
- * Some envelopes of a batch's scratch, in order: record i of the run is envelope indexes[i] (or i).
- * When the scratch is framed and the log writes a record right after the previous one, the
- * envelopes that follow in the scratch are copied along with it, up to the end of the write buffer,
- * gaps and all: they then lie exactly where the log will put them, so one copy serves a long run and
- * later calls only check that their record is already in place (one Uint8Array view and call per
- * record cost as much as encoding a header, measured).
+ * One partition's envelopes, in order, from a framed scratch: envelope i is bytes
+ * [ends[i] + FRAME_HEADER_BYTES, ends[i + 1]). When the log writes a record right after the previous
+ * one, the envelopes that follow in the scratch are copied along with it, up to the end of the write
+ * buffer, gaps and all: they then lie exactly where the log will put them, so one copy serves a long
+ * run and later calls only check that their record is already in place (one Uint8Array view and call
+ * per record cost as much as encoding a header, measured). The owner reads forwarded bodies, laid out
+ * the same way, through it too (topic-owner.ts).
  */
-class EnvelopeRun implements PayloadSource {
+export class EnvelopeRun implements PayloadSource {
   private readonly buffer: ArrayBuffer
   private readonly byteOffset: number
-  /** The buffer the last copy went to, and where it put run record `placedIndex` .. `placedEnd` - 1. */
+  /** The buffer the last copy went to, and where it put records `placedIndex` .. `placedEnd` - 1. */
   private placedIn: Buffer | undefined
   private placedIndex = 0
   private placedEnd = 0
   private placedAt = 0
 
   constructor(
-    scratch: Buffer,
-    private readonly offsets: readonly number[],
-    private readonly gapBytes: number,
-    private readonly indexes: readonly number[] | undefined,
+    scratch: Uint8Array,
+    private readonly ends: readonly number[],
   ) {
     this.buffer = scratch.buffer as ArrayBuffer
     this.byteOffset = scratch.byteOffset
   }
 
   payloadBytes(index: number): number {
-    const record = this.indexes === undefined ? index : this.indexes[index]!
-    return this.offsets[record + 1]! - this.offsets[record]! - this.gapBytes
+    return this.ends[index + 1]! - this.ends[index]! - FRAME_HEADER_BYTES
   }
 
   write(buf: Buffer, at: number, index: number): void {
+    const ends = this.ends
     if (buf === this.placedIn && index === this.placedIndex && at === this.placedAt && index < this.placedEnd) {
       this.placedIndex = index + 1
-      this.placedAt = at + this.payloadBytes(index) + FRAME_HEADER_BYTES
+      this.placedAt = at + ends[index + 1]! - ends[index]!
       return
     }
-    const record = this.indexes === undefined ? index : this.indexes[index]!
-    const start = this.offsets[record]! + this.gapBytes
-    let end = this.offsets[record + 1]!
+    const start = ends[index]! + FRAME_HEADER_BYTES
+    // Take the following records while they fit in `buf` too.
+    const scratchEnd = buf.length - at + start // scratch position that lands on the end of buf
     let next = index + 1
-    if (this.gapBytes === FRAME_HEADER_BYTES) {
-      // Take the following records while they follow in the scratch too and fit in `buf`.
-      const scratchEnd = buf.length - at + start // scratch position that lands on the end of buf
-      const indexes = this.indexes
-      const runEnd = indexes === undefined ? this.offsets.length - 1 : indexes.length
-      for (; next < runEnd; next++) {
-        const nextRecord = indexes === undefined ? next : indexes[next]!
-        if (nextRecord !== record + (next - index)) break
-        const nextEnd = this.offsets[nextRecord + 1]!
-        if (nextEnd > scratchEnd) break
-        end = nextEnd
-      }
-    }
+    const count = ends.length - 1
+    while (next < count && ends[next + 1]! <= scratchEnd) next++
+    const end = ends[next]!
     buf.set(new Uint8Array(this.buffer, this.byteOffset + start, end - start), at)
     this.placedIn = buf
     this.placedIndex = index + 1
     this.placedEnd = next
-    this.placedAt = at + this.offsets[record + 1]! - this.offsets[record]!
+    this.placedAt = at + ends[index + 1]! - ends[index]!
   }
 }
 
@@ -266,28 +284,24 @@ function headersRefused(code: number, headers: object, index: number): LogError 
   for (const name in headers) {
     if (!Object.prototype.hasOwnProperty.call(headers, name)) continue
     const value = (headers as Record<string, unknown>)[name]
-    if (!isBytes(value)) return badBytes(value, 'header', index, name)
+    if (typeof value !== 'string' && !(value instanceof Uint8Array)) return badBytes(value, 'header', index, name)
   }
   return new LogError('INVALID_ARGUMENT', `record ${index}: a header value must be a Uint8Array or a string`)
-}
-
-function fillTo(values: number[], length: number, filler: number): number[] {
-  while (values.length < length) values.push(filler)
-  return values
 }
 
 let idle: EncodedRecords | undefined
 
 /**
- * Checks and encodes `records` (INVALID_ARGUMENT names the first bad one; RECORD_TOO_LARGE past
- * `bytesMax` encoded bytes). The caller appends them at once and then calls release().
+ * Checks, places and encodes `records` (INVALID_ARGUMENT names the first bad one, UNKNOWN_PARTITION
+ * an explicit partition that does not exist; RECORD_TOO_LARGE past `bytesMax` encoded bytes in one
+ * partition). The caller appends them at once and then calls release().
  */
-export function encodeRecords(records: readonly unknown[], bytesMax: number, framed = false): EncodedRecords {
-  // A batch encoded while another is still held (a getter on a record that sends) gets its own scratch.
+export function encodeRecords(records: readonly unknown[], bytesMax: number, placement: Placement): EncodedRecords {
+  // A batch encoded while another is still held (a getter on a record that sends) gets its own scratches.
   const batch = idle ?? new EncodedRecords()
   idle = undefined
   try {
-    batch.encode(records, bytesMax, framed)
+    batch.encode(records, bytesMax, placement)
   } catch (error) {
     batch.release()
     throw error

@@ -6,7 +6,7 @@
  * forwarder is told `closing`, gets its answers, and hangs up. What a request does is the subclass's.
  */
 import net from 'node:net'
-import { MessageReader, type WireHeader, type WireMessage, encodeMessage, errorToWire } from './wire.js'
+import { MessageReader, type WireHeader, type WireMessage, errorToWire, writeMessage } from './wire.js'
 
 export abstract class ServedConnection {
   private readonly reader = new MessageReader()
@@ -36,7 +36,7 @@ export abstract class ServedConnection {
 
   send(header: WireHeader, body?: Uint8Array): void {
     if (this.socket.destroyed) return
-    for (const buffer of encodeMessage(header, body)) this.socket.write(buffer)
+    writeMessage(this.socket, header, body)
   }
 
   /** Tells the forwarder to stop, answers what it sent meanwhile, and waits (up to `waitMs`) for it to hang up. */

@@ -18,14 +18,16 @@ import net from 'node:net'
 import path from 'node:path'
 import { resolveGroupOptions } from './consumer-group.js'
 import { LogError } from './errors.js'
-import { type PayloadSource, envelopeProblem } from './format.js'
+import { assert } from './assert.js'
+import { FRAME_HEADER_BYTES, envelopeProblem } from './format.js'
 import { GroupCoordinator, type GroupOptions } from './group-coordinator.js'
 import { GROUP_OPS, GroupSessions } from './group-sessions.js'
 import { OffsetStore } from './offset-store.js'
 import type { Partition } from './partition.js'
 import { type DeadLetterOpener, type SettleKind, ShareCoordinator, type ShareGroupConfig, resolveShareGroupOptions } from './share-coordinator.js'
 import { ServedConnection, listenLocal } from './served-connection.js'
-import type { WireHeader } from './wire.js'
+import { EnvelopeRun } from './producer-record.js'
+import { FORWARDED_SLOT_BYTES, type WireHeader, forwardedSlotEnvelopeBytes, forwardedSlotTimestampMs } from './wire.js'
 
 interface GroupEntry {
   options: GroupOptions
@@ -39,9 +41,6 @@ interface ShareGroupEntry {
 
 /** How long a closing owner waits for a forwarder to collect its answers and hang up. */
 const CLOSE_WAIT_MS = 2000
-
-/** Per record in a forwarded body's table: u32 payloadBytes, f64 timestampMs (NaN: append time). */
-export const FORWARDED_RECORD_PREFIX_BYTES = 12
 
 export class TopicOwner {
   private readonly groups = new Map<string, GroupEntry>()
@@ -274,69 +273,62 @@ class OwnerConnection extends ServedConnection {
 /** Appends a forwarded body, partition by partition (each share atomic); resolves to each share's first offset. */
 export function appendForwarded(partitions: readonly Partition[], groups: unknown, body: Buffer): Promise<number[]> {
   if (!Array.isArray(groups)) throw new LogError('INVALID_ARGUMENT', 'send needs partition groups')
-  let records = 0
-  for (const group of groups as [number, number][]) {
-    const [partitionId, count] = group
-    if (!partitions[partitionId] || !Number.isInteger(count) || count < 1) throw new LogError('UNKNOWN_PARTITION', `partition ${String(partitionId)} does not exist`)
-    records += count
+  for (const group of groups as unknown[]) {
+    const [partitionId, count] = Array.isArray(group) ? (group as unknown[]) : []
+    if (typeof partitionId !== 'number' || !partitions[partitionId] || !Number.isInteger(count) || (count as number) < 1) {
+      throw new LogError('UNKNOWN_PARTITION', `partition ${String(partitionId)} does not exist`)
+    }
   }
-  const tableBytes = records * FORWARDED_RECORD_PREFIX_BYTES
-  if (tableBytes > body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch is cut short')
-  const sources: [Partition, ForwardedBatch][] = []
-  let tableAt = 0
-  let envelopeAt = tableBytes
+  const shares: [Partition, ForwardedShare][] = []
+  let at = 0
   for (const [partitionId, count] of groups as [number, number][]) {
-    const batch = new ForwardedBatch(body, tableAt, envelopeAt, count)
-    tableAt += count * FORWARDED_RECORD_PREFIX_BYTES
-    envelopeAt = batch.endPosition
-    sources.push([partitions[partitionId]!, batch])
+    const share = new ForwardedShare(body, at, count)
+    at = share.end
+    shares.push([partitions[partitionId]!, share])
   }
-  if (envelopeAt !== body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch has trailing bytes')
+  if (at !== body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch has trailing bytes')
   const now = Date.now()
-  return Promise.all(sources.map(([partition, batch]) => partition.log.appendFrom(batch.count, batch, { timestampMs: batch.timestampsMs(now) })))
+  return Promise.all(shares.map(([partition, share]) => partition.log.appendFrom(share.count, new EnvelopeRun(body, share.ends), { timestampMs: share.timestampsMs(now) })))
 }
 
-/** One share of a forwarded body: its table rows and envelopes, each envelope checked before use. */
-class ForwardedBatch implements PayloadSource {
-  private readonly positions: number[]
-  private readonly sizes: number[]
-  private readonly timestamps: number[]
-  readonly endPosition: number
+/**
+ * One share of a forwarded body: `count` slots and envelopes from `start`, each envelope checked
+ * before use. Laid out as the owner's own scratches are (EnvelopeRun reads both).
+ */
+class ForwardedShare {
+  /** Envelope i is bytes [ends[i] + FORWARDED_SLOT_BYTES, ends[i + 1]) of the body. */
+  readonly ends: number[] = []
+  /** Given timestamps (NaN: append time), only when some record has one. */
+  private timestamps: number[] | undefined
+  readonly end: number
 
   constructor(
-    private readonly body: Buffer,
-    tableAt: number,
-    envelopeAt: number,
+    body: Buffer,
+    start: number,
     readonly count: number,
   ) {
-    this.positions = new Array(count)
-    this.sizes = new Array(count)
-    this.timestamps = new Array(count)
-    let position = envelopeAt
+    let at = start
+    this.ends.push(at)
+    const view = new DataView(body.buffer, body.byteOffset, body.length)
     for (let i = 0; i < count; i++) {
-      const row = tableAt + i * FORWARDED_RECORD_PREFIX_BYTES
-      const bytes = body.readUInt32LE(row)
-      if (position + bytes > body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch is cut short')
-      const problem = envelopeProblem(body, position, position + bytes)
+      if (at + FORWARDED_SLOT_BYTES > body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch is cut short')
+      const envelopeStart = at + FORWARDED_SLOT_BYTES
+      const envelopeEnd = envelopeStart + forwardedSlotEnvelopeBytes(view, at)
+      if (envelopeEnd > body.length) throw new LogError('INVALID_ARGUMENT', 'forwarded batch is cut short')
+      const problem = envelopeProblem(body, envelopeStart, envelopeEnd)
       if (problem !== undefined) throw new LogError('INVALID_ARGUMENT', `forwarded record ${i} is not a valid envelope (${problem})`)
-      this.positions[i] = position
-      this.sizes[i] = bytes
-      this.timestamps[i] = body.readDoubleLE(row + 4)
-      position += bytes
+      const timestampMs = forwardedSlotTimestampMs(view, at)
+      if (!Number.isNaN(timestampMs)) (this.timestamps ??= new Array<number>(count).fill(Number.NaN))[i] = timestampMs
+      this.ends.push(envelopeEnd)
+      at = envelopeEnd
     }
-    this.endPosition = position
+    this.end = at
   }
 
-  payloadBytes(index: number): number {
-    return this.sizes[index]!
-  }
-
-  write(buf: Buffer, at: number, index: number): void {
-    const position = this.positions[index]!
-    this.body.copy(buf, at, position, position + this.sizes[index]!)
-  }
-
-  timestampsMs(now: number): number[] {
+  timestampsMs(now: number): number | number[] {
+    if (this.timestamps === undefined) return now
     return this.timestamps.map((timestampMs) => (Number.isNaN(timestampMs) ? now : timestampMs))
   }
 }
+
+assert(FORWARDED_SLOT_BYTES === FRAME_HEADER_BYTES, "a forwarded record's slot is where its frame header goes")

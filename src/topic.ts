@@ -20,7 +20,7 @@ import { checkGroupId } from './offset-store.js'
 import { type SegmentedLogOptions, resolveOptions } from './options.js'
 import { OwnerClient, RemoteGroupLink, RetryElsewhere, encodeForwarded, ownerAddress } from './owner-client.js'
 import { Partition } from './partition.js'
-import { type EncodedRecords, NO_KEY, type ProducerRecord, encodeRecords } from './producer-record.js'
+import { type Placement, type ProducerRecord, encodeRecords } from './producer-record.js'
 import { SegmentedLog } from './segmented-log.js'
 import { type ShareGroupConfig, type ShareGroupOptions, resolveShareGroupOptions } from './share-coordinator.js'
 import { ShareGroup } from './share-group.js'
@@ -65,12 +65,6 @@ interface ShareGroupEntry {
   link: Promise<SwitchableShareLink>
 }
 
-/** One partition's share of a batch: its records (all of the batch when undefined). */
-interface PartitionShare {
-  partition: number
-  indexes: readonly number[] | undefined
-}
-
 export class Topic {
   readonly name: string
   private readonly partitionList: Partition[]
@@ -82,6 +76,7 @@ export class Topic {
   private roleWaiters: (() => void)[] = []
   private nextPartition = 0
   private closed = false
+  private readonly checkPartitionOf = (partition: number): number => this.checkPartition(partition)
 
   private constructor(
     readonly dir: string,
@@ -388,69 +383,43 @@ export class Topic {
   }
 
   /**
-   * Checks, encodes and places `records` (all on `forcedPartition` when given), then appends each
-   * partition's share: at once as the owner, else forwarded to the owner. The envelopes live in a
-   * shared scratch, so they are appended (copied) or put into the forwarded body before any await.
+   * Checks, places and encodes `records` (all on `forcedPartition` when given), then appends each
+   * partition's share: at once as the owner, else forwarded to the owner. The envelopes live in shared
+   * scratches, so they are appended (copied) or put into the forwarded body before any await.
    */
   private async sendRecords(records: readonly ProducerRecord[], forcedPartition: number | undefined): Promise<SendResult[]> {
     this.checkOpen()
     if (!Array.isArray(records)) throw new LogError('INVALID_ARGUMENT', 'sendBatch takes an array of records')
     if (records.length === 0) return []
-    // A batch larger than partitions × batchBytesMax has a share over batchBytesMax whatever the placement.
-    // The owner appends the envelopes itself: laid out as frames, they are copied into the logs in runs.
-    const encoded = encodeRecords(records, this.partitionCount * this.partitionList[0]!.log.options.batchBytesMax, this.role.kind === 'owner')
-    let shares: PartitionShare[]
+    // A new placement per batch: a getter of a record may send meanwhile (a batch of its own).
+    const placement: Placement = { partitionCount: this.partitionList.length, forced: forcedPartition, spread: this.nextPartition, check: this.checkPartitionOf }
+    const encoded = encodeRecords(records, this.partitionList[0]!.log.options.batchBytesMax, placement)
+    // Only keyless records without a partition take a turn in the spread, one turn per batch
+    // (taken once every record is known good, so a refused batch leaves the turn where it was).
+    if (encoded.spreadUsed) this.takeNextPartition()
+    const partitions = encoded.partitions.slice()
     let firsts: Promise<number[]>
     try {
-      shares = this.place(encoded, forcedPartition)
       const role = this.role
-      if (role.kind !== 'owner') encoded.unframe()
-      if (role.kind === 'owner') firsts = Promise.all(shares.map(({ partition, indexes }) => this.partitionList[partition]!.appendEncoded(encoded, indexes)))
+      if (role.kind === 'owner') firsts = Promise.all(partitions.map((partition) => this.partitionList[partition]!.appendEncoded(encoded)))
       else if (role.kind === 'reader') throw new LogError('READ_ONLY', 'this topic handle was opened readOnly', { path: this.dir })
-      else firsts = this.forward(shares.map(({ partition, indexes }) => [partition, indexes?.length ?? encoded.count]), encodeForwarded(encoded, shares))
-    } finally {
+      else firsts = this.forward(partitions.map((partition) => [partition, encoded.countOf(partition)]), encodeForwarded(encoded))
+    } catch (error) {
       encoded.release()
+      throw error
     }
-    const found = await firsts
+    // The share's batch indexes are read before release: they belong to the scratches.
     const results: SendResult[] = new Array(records.length)
-    shares.forEach(({ partition, indexes }, s) => {
+    const shares = partitions.map((partition) => encoded.indexesOf(partition)?.slice())
+    encoded.release()
+    const found = await firsts
+    partitions.forEach((partition, s) => {
       const first = found[s]!
+      const indexes = shares[s]
       if (indexes === undefined) for (let i = 0; i < results.length; i++) results[i] = { partition, offset: first + i }
       else for (let i = 0; i < indexes.length; i++) results[indexes[i]!] = { partition, offset: first + i }
     })
     return results
-  }
-
-  /** The records of each partition, in order: forced or explicit partition, else the key's, else the spread. */
-  private place(encoded: EncodedRecords, forcedPartition: number | undefined): PartitionShare[] {
-    if (forcedPartition !== undefined) return [{ partition: forcedPartition, indexes: undefined }]
-    if (this.partitionCount === 1 && !encoded.hasExplicitPartition) return [{ partition: 0, indexes: undefined }]
-    const count = encoded.count
-    const partitions = encoded.keyedPartitions(this.partitionCount)
-    if (encoded.hasExplicitPartition) {
-      for (let index = 0; index < count; index++) {
-        const explicit = encoded.explicitPartition(index)
-        if (explicit !== undefined) partitions[index] = this.checkPartition(explicit)
-      }
-    }
-    // Only keyless records without a partition take a turn in the spread, one turn per batch
-    // (taken once every record is known good, so a refused batch leaves the turn where it was).
-    let spread = -1
-    for (let index = 0; index < count && spread < 0; index++) if (partitions[index] === NO_KEY) spread = this.takeNextPartition()
-    const byPartition: (number[] | undefined)[] = new Array<number[] | undefined>(this.partitionCount).fill(undefined)
-    const order: number[] = []
-    for (let index = 0; index < count; index++) {
-      const placed = partitions[index]!
-      const partition = placed === NO_KEY ? spread : placed
-      const indexes = byPartition[partition]
-      if (indexes !== undefined) indexes.push(index)
-      else {
-        byPartition[partition] = [index]
-        order.push(partition)
-      }
-    }
-    if (order.length === 1) return [{ partition: order[0]!, indexes: undefined }]
-    return order.map((partition) => ({ partition, indexes: byPartition[partition]! }))
   }
 
   /** Sends a forwarded body to the owner (resent if the owner was closing); appends it here if this handle took over meanwhile. */

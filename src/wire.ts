@@ -7,11 +7,12 @@
  *    0  u32  frameBytes    bytes after this field (4 + headerBytes + body)
  *    4  u32  headerBytes
  *    8  ...  header        UTF-8 JSON object (the operation and its small arguments)
- *       ...  body          raw bytes (a batch of encoded envelopes), possibly empty
+ *       ...  body          raw bytes (a forwarded batch: slots and envelopes, see FORWARDED_SLOT_BYTES), possibly empty
  *
  * Nothing here is stored on disk: the owner checks every envelope it receives before appending it
- * (format.ts `checkEnvelope`), so a confused peer can be refused but can never store damage.
+ * (format.ts `envelopeProblem`), so a confused peer can be refused but can never store damage.
  */
+import type { Writable } from 'node:stream'
 import { LogError } from './errors.js'
 
 export const WIRE_PREFIX_BYTES = 8
@@ -27,13 +28,59 @@ export interface WireMessage {
 
 const EMPTY = Buffer.alloc(0)
 
-/** One frame as buffers to write (the body is not copied). */
+/**
+ * One frame as buffers to write: the prefix and the header in one buffer, then the body (not copied)
+ * if there is one.
+ */
 export function encodeMessage(header: WireHeader, body: Uint8Array = EMPTY): Buffer[] {
-  const json = Buffer.from(JSON.stringify(header), 'utf8')
-  const prefix = Buffer.allocUnsafe(WIRE_PREFIX_BYTES)
-  prefix.writeUInt32LE(4 + json.length + body.length, 0)
-  prefix.writeUInt32LE(json.length, 4)
-  return body.length === 0 ? [prefix, json] : [prefix, json, Buffer.from(body.buffer, body.byteOffset, body.length)]
+  const json = JSON.stringify(header)
+  const headerBytes = Buffer.byteLength(json, 'utf8')
+  const head = Buffer.allocUnsafe(WIRE_PREFIX_BYTES + headerBytes)
+  head.writeUInt32LE(4 + headerBytes + body.length, 0)
+  head.writeUInt32LE(headerBytes, 4)
+  head.write(json, WIRE_PREFIX_BYTES, 'utf8')
+  return body.length === 0 ? [head] : [head, Buffer.from(body.buffer, body.byteOffset, body.length)]
+}
+
+/**
+ * Writes one message to `socket` in a single system call: a write each for the prefix, the header and
+ * the body cost three (each wakes the peer's thread; on a 2-core machine those wake-ups were a fifth
+ * of a forwarded send's time at the owner, measured).
+ */
+export function writeMessage(socket: Writable, header: WireHeader, body?: Uint8Array): void {
+  const buffers = encodeMessage(header, body)
+  if (buffers.length === 1) {
+    socket.write(buffers[0]!)
+    return
+  }
+  socket.cork()
+  for (const buffer of buffers) socket.write(buffer)
+  socket.uncork()
+}
+
+/**
+ * A forwarded send's body (owner-client.ts writes it, topic-owner.ts reads it) holds, before each
+ * envelope, a slot of FORWARDED_SLOT_BYTES: u32 envelopeBytes, u32 0, f64 timestampMs (NaN: append
+ * time), u64 0. It is as long as a frame header, so the envelopes lie in the body as in the owner's
+ * store and a run of them is copied at once.
+ */
+export const FORWARDED_SLOT_BYTES = 24
+
+/** Writes the slot at `at` of a body seen as `view` (a DataView: Buffer#write* checks cost a fifth of the body, measured). */
+export function putForwardedSlot(view: DataView, at: number, envelopeBytes: number, timestampMs: number): void {
+  view.setUint32(at, envelopeBytes, true)
+  view.setUint32(at + 4, 0, true)
+  view.setFloat64(at + 8, timestampMs, true)
+  view.setUint32(at + 16, 0, true)
+  view.setUint32(at + 20, 0, true)
+}
+
+export function forwardedSlotEnvelopeBytes(view: DataView, at: number): number {
+  return view.getUint32(at, true)
+}
+
+export function forwardedSlotTimestampMs(view: DataView, at: number): number {
+  return view.getFloat64(at + 8, true)
 }
 
 /** Cuts a byte stream into messages; `push` returns the messages completed by `chunk`. */

@@ -12,7 +12,7 @@ import path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type ConsumedRecord, LogError, Topic } from '../src/index.js'
 import { ownerAddress } from '../src/owner-client.js'
-import { MessageReader, encodeMessage } from '../src/wire.js'
+import { FORWARDED_SLOT_BYTES, MessageReader, writeMessage } from '../src/wire.js'
 import { REPO, ensureBuilt } from './helpers/build-dist.js'
 import { Peer, type PeerRecord } from './helpers/peer.js'
 import { tempDir } from './helpers/temp-dir.js'
@@ -280,27 +280,56 @@ describe('Topic shared by threads and processes', () => {
     })
   })
 
-  it('refuses a forwarded batch holding a malformed envelope, and appends none of it', async () => {
-    const dir = tempDir()
-    const owner = await openTopic(dir, { partitions: 1 })
-    await owner.send({ value: 'before' })
-    const socket = net.connect(ownerAddress(dir))
-    await new Promise((resolve) => socket.once('connect', resolve))
-    const reader = new MessageReader()
-    const answers: Record<string, unknown>[] = []
-    socket.on('data', (chunk: Buffer) => answers.push(...reader.push(chunk).map((message) => message.header)))
+  describe('forwarded bodies', () => {
     const good = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0, 0x68, 0x69]) // version 1, no key, no headers, value "hi"
     const bad = Buffer.from([1, 0, 1, 0, 0, 0, 0, 0, 0x68, 0x69]) // claims a header that is not there
-    const table = Buffer.alloc(24)
-    table.writeUInt32LE(good.length, 0)
-    table.writeDoubleLE(Number.NaN, 4)
-    table.writeUInt32LE(bad.length, 12)
-    table.writeDoubleLE(Number.NaN, 16)
-    for (const buffer of encodeMessage({ id: 1, op: 'send', groups: [[0, 2]] }, Buffer.concat([table, good, bad]))) socket.write(buffer)
-    await until(() => answers.length > 0, 'the owner answers')
-    expect(answers[0]).toMatchObject({ id: 1, ok: false, error: { code: 'INVALID_ARGUMENT' } })
-    expect(owner.partition(0).endOffset).toBe(1)
-    socket.destroy()
+    /** A record of a forwarded body: its slot (docs: wire.ts), then its envelope. */
+    const slotted = (envelope: Buffer, timestampMs = Number.NaN, envelopeBytes = envelope.length): Buffer => {
+      const slot = Buffer.alloc(FORWARDED_SLOT_BYTES)
+      slot.writeUInt32LE(envelopeBytes, 0)
+      slot.writeDoubleLE(timestampMs, 8)
+      return Buffer.concat([slot, envelope])
+    }
+    /** Sends one raw forwarded batch to the owner of `dir`; resolves to the owner's answer. */
+    const sendRaw = async (dir: string, groups: unknown, body: Buffer): Promise<Record<string, unknown>> => {
+      const socket = net.connect(ownerAddress(dir))
+      await new Promise((resolve) => socket.once('connect', resolve))
+      const reader = new MessageReader()
+      const answers: Record<string, unknown>[] = []
+      socket.on('data', (chunk: Buffer) => answers.push(...reader.push(chunk).map((message) => message.header).filter((header) => header.id === 1)))
+      writeMessage(socket, { id: 1, op: 'send', groups }, body)
+      await until(() => answers.length > 0, 'the owner answers')
+      socket.destroy()
+      return answers[0]!
+    }
+
+    it.each([
+      { name: 'a malformed envelope', groups: [[0, 2]], body: () => Buffer.concat([slotted(good), slotted(bad)]) },
+      { name: 'a body cut inside a slot', groups: [[0, 2]], body: () => Buffer.concat([slotted(good), slotted(good)]).subarray(0, 40) },
+      { name: 'an envelope past the end', groups: [[0, 2]], body: () => Buffer.concat([slotted(good), slotted(good, Number.NaN, 99)]) },
+      { name: 'trailing bytes', groups: [[0, 1]], body: () => Buffer.concat([slotted(good), slotted(good)]) },
+      { name: 'a negative timestamp', groups: [[0, 2]], body: () => Buffer.concat([slotted(good), slotted(good, -5)]) },
+      { name: 'an unknown partition', groups: [[7, 1]], body: () => slotted(good), code: 'UNKNOWN_PARTITION' },
+      { name: 'a group that is not a pair', groups: ['x'], body: () => slotted(good), code: 'UNKNOWN_PARTITION' },
+    ])('refuses a forwarded batch with $name, and appends none of it', async ({ groups, body, code = 'INVALID_ARGUMENT' }) => {
+      const dir = tempDir()
+      const owner = await openTopic(dir, { partitions: 1 })
+      await owner.send({ value: 'before' })
+      expect(await sendRaw(dir, groups, body())).toMatchObject({ id: 1, ok: false, error: { code } })
+      expect(owner.partition(0).endOffset).toBe(1)
+    })
+
+    it('appends a well-formed one with the timestamps its slots give (NaN: append time)', async () => {
+      const dir = tempDir()
+      const owner = await openTopic(dir, { partitions: 2 })
+      const before = Date.now()
+      const answer = await sendRaw(dir, [[1, 2], [0, 1]], Buffer.concat([slotted(good, 1234), slotted(good), slotted(good, 99)]))
+      expect(answer).toMatchObject({ id: 1, ok: true, result: [0, 0] })
+      expect(owner.partition(1).read(0)).toMatchObject({ timestamp: 1234, key: null, headers: {} })
+      expect(owner.partition(1).read(1).timestamp).toBeGreaterThanOrEqual(before)
+      expect(Buffer.from(owner.partition(1).read(1).value).toString()).toBe('hi')
+      expect(owner.partition(0).read(0).timestamp).toBe(99)
+    })
   })
 
   it('refuses a handle that asks for another partition count than the owner serves', async () => {

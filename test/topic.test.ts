@@ -220,6 +220,31 @@ describe('Topic', () => {
       expect(results[2]!.partition).toBe(7)
       expect(results[3]!.partition).toBe(results[0]!.partition)
     })
+
+    it('gives each partition its share of a mixed batch in batch order, with the timestamps given and append time for the rest', async () => {
+      const topic = await openTopic(tempDir('topic'), { partitions: 3 })
+      const keys: (string | Uint8Array | undefined)[] = ['k'.repeat(70), 'ключ', Uint8Array.of(1, 2, 3), undefined, 'short', `${'x'.repeat(20)}${'y'.repeat(20)}`, '']
+      const records: ProducerRecord[] = Array.from({ length: 42 }, (_, i) => ({
+        value: `v${i}`,
+        ...(i % 9 === 8 ? { partition: i % 3 } : { key: keys[i % keys.length] }),
+        ...(i % 4 === 3 ? { timestamp: 1000 + i } : {}),
+        headers: { n: `${i}` },
+      }))
+      const before = Date.now()
+      const results = await topic.sendBatch(records)
+      const spread = results[records.findIndex((record) => record.key === undefined && record.partition === undefined)]!.partition
+      const nextOffset = [0, 0, 0]
+      for (const [i, record] of records.entries()) {
+        const { key, partition } = record
+        const expected = partition ?? (key === undefined ? spread : partitionForKey(typeof key === 'string' ? utf8(key) : (key as Uint8Array), 3))
+        expect({ i, result: results[i] }).toEqual({ i, result: { partition: expected, offset: nextOffset[expected]!++ } })
+        const consumed = topic.partition(expected).read(results[i]!.offset)
+        expect(text(consumed.value)).toBe(`v${i}`)
+        if (record.timestamp !== undefined) expect(consumed.timestamp).toBe(record.timestamp)
+        else expect(consumed.timestamp).toBeGreaterThanOrEqual(before)
+      }
+      expect(endOffsets(topic)).toEqual(nextOffset)
+    })
   })
 
   describe('send and read', () => {
@@ -623,6 +648,22 @@ describe('Topic', () => {
       ])
       expect(outer.map((result) => result.offset)).toEqual([2, 3, 4])
       expect(await valuesOf(topic, 0)).toEqual(['inner 0', 'inner 1', 'outer 0', 'outer 1', 'outer 2'])
+    })
+
+    it('keeps the placement of a batch when a getter appends to a partition meanwhile', async () => {
+      const topic = await openTopic(tempDir('topic'), { partitions: 3 })
+      let inner: Promise<number> | undefined
+      const sneaky = {
+        get value(): string {
+          inner ??= topic.partition(2).append({ value: 'inner' })
+          return 'outer 1'
+        },
+      }
+      const outer = await topic.sendBatch([{ value: 'outer 0' }, bad(sneaky), { value: 'outer 2', key: '21' }, { value: 'outer 3' }])
+      expect(await inner).toBe(0)
+      // The keyless records stay together on the spread partition (0, the first turn), the keyed one goes by its key.
+      expect(outer.map((result) => result.partition)).toEqual([0, 0, partitionForKey(utf8('21'), 3), 0])
+      expect(await valuesOf(topic, 2)).toEqual(partitionForKey(utf8('21'), 3) === 2 ? ['inner', 'outer 2'] : ['inner'])
     })
 
     it('refuses a batch with LOG_CLOSED when a getter closes the topic while the batch is encoded, and writes nothing', async () => {
