@@ -118,13 +118,7 @@ describe('SegmentedLog with sync: always', () => {
   })
 
   it('counts a round that finishes first only once the round before it has finished', async () => {
-    const dir = tempDir('group-commit-order')
-    const log = await SegmentedLog.open(dir, { sync: 'always' })
-    const held = holdFdatasyncs()
-    const warm = Array.from({ length: 1000 }, (_, i) => log.append(payload(i)))
-    await settle()
-    held[0]!.release()
-    await Promise.all(warm)
+    const { log, held } = await logAfterLargeRound('group-commit-order')
     const resolved: number[] = []
     const waiting = Array.from({ length: 1000 }, (_, i) => log.append(payload(1000 + i)).then((offset) => resolved.push(offset)))
     await settle()
@@ -140,13 +134,7 @@ describe('SegmentedLog with sync: always', () => {
   })
 
   it('rejects the appends of both rounds when the earlier fails, even if the later succeeded first', async () => {
-    const dir = tempDir('group-commit-fail')
-    const log = await SegmentedLog.open(dir, { sync: 'always' })
-    const held = holdFdatasyncs()
-    const warm = Array.from({ length: 1000 }, (_, i) => log.append(payload(i)))
-    await settle()
-    held[0]!.release()
-    await Promise.all(warm)
+    const { dir, log, held } = await logAfterLargeRound('group-commit-fail')
     const outcomes = Array.from({ length: 1000 }, (_, i) =>
       log.append(payload(1000 + i)).then(
         () => 'resolved',
@@ -197,3 +185,18 @@ describe('SegmentedLog with sync: always', () => {
     await log.close()
   })
 })
+
+/**
+ * A sync: 'always' log whose fdatasyncs are held, after one round of 1,000 appends released: the next
+ * cohort of 1,000 is split into two rounds.
+ */
+async function logAfterLargeRound(name: string): Promise<{ dir: string; log: SegmentedLog; held: ReturnType<typeof holdFdatasyncs> }> {
+  const dir = tempDir(name)
+  const log = await SegmentedLog.open(dir, { sync: 'always' })
+  const held = holdFdatasyncs()
+  const warm = Array.from({ length: 1000 }, (_, i) => log.append(payload(i)))
+  await settle()
+  held[0]!.release()
+  await Promise.all(warm)
+  return { dir, log, held }
+}
