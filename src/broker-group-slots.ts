@@ -113,6 +113,11 @@ class AbsentPartition implements PartitionReader {
     throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${offset} of a deleted topic`, { offset })
   }
 
+  readInto(from: number, end: number): number {
+    if (from < end) this.read(from) // throws: a deleted topic has no records
+    return from
+  }
+
   waitForRecords(_offset: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }))
   }

@@ -249,7 +249,7 @@ export class Consumer {
       let position = from
       let failure: unknown
       try {
-        for (; position < end; position++) records.push(source.read(position))
+        while (position < end) position = source.readInto(position, end, records)
       } catch (error) {
         if (advance && records.length === 0) throw error
         failure = error

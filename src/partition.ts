@@ -3,7 +3,7 @@
  * (key, headers, value; format.ts) and whose frame timestamps are the records' timestamps.
  */
 import { LogError } from './errors.js'
-import { decodeEnvelopeRecord } from './format.js'
+import { decodeEnvelopeAt, decodeEnvelopeRecord } from './format.js'
 import type { EncodedRecords, ProducerRecord } from './producer-record.js'
 import { BatchFlattener } from './record-iterator.js'
 import { type SegmentedLog, checkScanOptions } from './segmented-log.js'
@@ -36,6 +36,12 @@ export interface PartitionReader {
   readonly startOffset: number
   readonly highWatermark: number
   read(offset: number): ConsumedRecord
+  /**
+   * Appends to `into` the records from `from` up to `end` (exclusive, at most the high watermark) or
+   * the end of `from`'s segment; returns the next offset. A damaged record ends the batch before it,
+   * or is thrown when it is the first (a consumer's poll reads through this, a batch at a time).
+   */
+  readInto(from: number, end: number, into: ConsumedRecord[]): number
   waitForRecords(offset: number, signal?: AbortSignal): Promise<void>
 }
 
@@ -103,6 +109,16 @@ export class Partition implements PartitionReader {
     return this.toConsumed(offset, timestampMs, value)
   }
 
+  readInto(from: number, end: number, into: ConsumedRecord[]): number {
+    const highWatermark = this.highWatermark
+    const last = Math.min(end, highWatermark)
+    if (from >= last) {
+      if (from >= end) return from // nothing asked for
+      throw new LogError('OFFSET_OUT_OF_RANGE', `offset ${from} is not below the high watermark ${highWatermark}`, { offset: from })
+    }
+    return this.logValue.readBatchInto(from, last, consumedRecordOf, this, into)
+  }
+
   private toConsumed(offset: number, timestampMs: number, value: Uint8Array): ConsumedRecord {
     return decodeEnvelopeRecord(this.topic, this.id, offset, timestampMs, value)
   }
@@ -140,14 +156,7 @@ export class Partition implements PartitionReader {
   /** Records from `from` to `end` (exclusive), at least one; a damaged record ends the batch before it. */
   private readBatch(from: number, end: number): ConsumedRecord[] {
     const batch: ConsumedRecord[] = []
-    for (let offset = from; offset < end; offset++) {
-      try {
-        batch.push(this.read(offset))
-      } catch (error) {
-        if (batch.length === 0) throw error
-        break
-      }
-    }
+    this.readInto(from, end, batch)
     return batch
   }
 
@@ -194,4 +203,9 @@ export class Partition implements PartitionReader {
   wakeEndWaiters(): void {
     for (const wake of [...this.endWaiters]) wake()
   }
+}
+
+/** The FrameMaker of a consumed record: the envelope decoded in place (format.ts), for `partition`. */
+function consumedRecordOf(partition: Partition, offset: number, timestampMs: number, bytes: Uint8Array, start: number, length: number): ConsumedRecord {
+  return decodeEnvelopeAt(partition.topic, partition.id, offset, timestampMs, bytes, start, length)
 }

@@ -30,7 +30,7 @@ import {
 } from './format.js'
 import { FollowedTail } from './followed-tail.js'
 import { type MmapApi } from './mmap.js'
-import { type FrameRecord, MappedFrames, uniformFrameBytes } from './mapped-frames.js'
+import { type FrameMaker, type FrameRecord, MappedFrames, uniformFrameBytes } from './mapped-frames.js'
 import { wordsOver } from './crc32c.js'
 import { Index, encodeIndexFile, entriesFormChain } from './offset-index.js'
 import { replaceWithPrefix, scanStore } from './recovery.js'
@@ -398,24 +398,36 @@ export class Segment {
 
   /**
    * Appends to `into` the checked records from `from` up to `end` (exclusive) or this segment's
-   * end, whichever comes first; returns the next offset. Throws CORRUPT_RECORD at a damaged record
-   * when `into` got nothing yet; otherwise stops before it (the next call, starting there, throws).
+   * end, whichever comes first, each made by `make`; returns the next offset. Throws at a damaged
+   * record (or one `make` throws for) when `into` got nothing yet from this call; otherwise stops
+   * before it (the next call, starting there, throws).
    */
-  readBatch(from: number, end: number, verifyChecksum: boolean, mmap: MmapApi | undefined, canRepair: boolean, into: FrameRecord[]): number {
+  readBatch<T, C>(
+    from: number,
+    end: number,
+    verifyChecksum: boolean,
+    mmap: MmapApi | undefined,
+    canRepair: boolean,
+    make: FrameMaker<T, C>,
+    context: C,
+    into: T[],
+  ): number {
     const last = Math.min(end, this.nextOffset)
     assert(from >= this.baseOffset && from < last, 'a batch starts inside the segment')
     if (!this.store) this.openForRead(mmap, canRepair)
     const lengthBefore = into.length
-    let offset = this.mappedFrames?.readBatch(from, last, verifyChecksum, into) ?? from
     try {
+      let offset = this.mappedFrames?.readBatch(from, last, verifyChecksum, make, context, into) ?? from
       for (; offset < last; offset++) {
         const frame = this.readFrame(offset, verifyChecksum, mmap, canRepair)
-        into.push({ offset, timestampMs: frameTimestampMs(frame), value: frame.subarray(FRAME_HEADER_BYTES) })
+        into.push(make(context, offset, frameTimestampMs(frame), frame, FRAME_HEADER_BYTES, frame.length - FRAME_HEADER_BYTES))
       }
+      return offset
     } catch (error) {
+      // A damaged frame, or one `make` refused (a bad envelope): every record before it was pushed.
       if (into.length === lengthBefore) throw error
+      return from + (into.length - lengthBefore)
     }
-    return offset
   }
 
   /**

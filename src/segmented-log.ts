@@ -31,6 +31,7 @@ import { type MmapApi, loadMmap, mmapLoadError } from './mmap.js'
 import { BatchFlattener } from './record-iterator.js'
 import { type ResolvedOptions, type SegmentedLogOptions, resolveOptions } from './options.js'
 import { Segment, type SealedDescriptors } from './segment.js'
+import { type FrameMaker, frameRecordOf } from './mapped-frames.js'
 import { SegmentCache } from './segment-cache.js'
 
 export interface LogRecord {
@@ -554,23 +555,39 @@ export class SegmentedLog {
    */
   private readBatch(from: number, end: number): LogRecord[] {
     const batch: LogRecord[] = []
+    this.readBatchInto(from, end, frameRecordOf, undefined, batch)
+    return batch
+  }
+
+  /**
+   * @internal The batch read under records() and the consumers: appends to `into` the checked
+   * records from `from` up to `end` (exclusive) or the end of `from`'s segment, each made by `make`
+   * from its frame in place (Partition decodes envelopes straight from the map, with no LogRecord or
+   * payload view in between). Returns the next offset not read. A damaged record (or one `make`
+   * throws for) ends the batch before it, or is thrown when it is the first.
+   */
+  readBatchInto<T, C>(from: number, end: number, make: FrameMaker<T, C>, context: C, into: T[]): number {
     const segment = this.segmentToRead(from)
     if (this.isReadOnly) {
       // A reader checks each record against a writer that may cut or delete files under it.
       const last = Math.min(end, segment.nextOffset)
-      for (let offset = from; offset < last; offset++) {
+      let offset = from
+      for (; offset < last; offset++) {
         try {
-          batch.push(this.readRecord(offset))
+          const current = this.segmentToRead(offset)
+          const frame = this.readRacingWriter(current, offset, false)
+          if (!current.isActive) this.cache.touch(current)
+          into.push(make(context, offset, frameTimestampMs(frame), frame, FRAME_HEADER_BYTES, frame.length - FRAME_HEADER_BYTES))
         } catch (error) {
-          if (batch.length === 0) throw error
+          if (offset === from) throw error
           break
         }
       }
-      return batch
+      return offset
     }
-    segment.readBatch(from, end, this.options.verifyChecksums, this.mmap, true, batch)
+    const next = segment.readBatch(from, end, this.options.verifyChecksums, this.mmap, true, make, context, into)
     if (!segment.isActive) this.cache.touch(segment)
-    return batch
+    return next
   }
 
   /** Resolves when the high watermark passes `offset`, the log closes, or `signal` aborts. */

@@ -632,6 +632,33 @@ describe('ConsumerGroup', () => {
       a.seek(0, 14)
       expect(ids(await a.poll({ maxRecords: 10 }))).toEqual(idRange(0, 14, 20))
     })
+    it.each([
+      ['a sealed (mapped) segment', true],
+      ['the active segment', false],
+    ])('stops before a record whose frame checks out but whose envelope does not, in %s (CORRUPT_RECORD)', async (_where, sealed) => {
+      const dir = tempDir('group')
+      const writer = await Topic.open(dir, { segmentRecordsMax: 8 })
+      await writer.sendBatch(Array.from({ length: 5 }, (_, i) => ({ value: `v-${i}` })))
+      // Record 5: a frame with a good CRC-32C whose payload claims a key longer than itself.
+      const badEnvelope = Buffer.from([1, 1, 0, 0, 0xff, 0, 0, 0, 7])
+      expect(await writer.partition(0).log.append(badEnvelope)).toBe(5)
+      await writer.sendBatch(Array.from({ length: sealed ? 4 : 2 }, (_, i) => ({ value: `v-${6 + i}` })))
+      await writer.close()
+      const topic = await openTopic(dir)
+      expect(topic.partition(0).log.segments.length).toBe(sealed ? 2 : 1)
+      const a = await join(topic.consumerGroup('g'), 'a')
+      expect(ids(await a.poll({ maxRecords: 10 }))).toEqual(idRange(0, 0, 5))
+      const refused = await a.poll({ maxRecords: 10 }).then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      expect(refused).toBeInstanceOf(LogError)
+      expect((refused as LogError).code).toBe('CORRUPT_RECORD')
+      expect((refused as LogError).message).toContain('record 5')
+      expect(a.position(0)).toBe(5)
+      a.seek(0, 6)
+      expect((await a.poll({ maxRecords: 10 })).map((record) => text(record.value))).toEqual(Array.from({ length: sealed ? 4 : 2 }, (_, i) => `v-${6 + i}`))
+    })
   })
 
   describe('close', () => {
