@@ -314,6 +314,14 @@ function queueProduceGroup(job, sizes) {
   steps.push(
     job({
       ...common,
+      id: 'queue-produce/sendBatch-value-only',
+      system: 'Topic sendBatch(1,000), 1 partition, value only (no key, no headers), sync=never [diagnostic]',
+      kind: 'topicSendBatch',
+      params: { recordBytes: 100, opsPerRound, partitions: 1, valueOnly: true },
+      baseline,
+    }),
+    job({
+      ...common,
       id: 'queue-produce/encoded-appendBatch',
       system: 'SegmentedLog appendBatch(1,000) of the encoded envelopes sendBatch writes, sync=never [diagnostic]',
       kind: 'encodedAppendBatch',

@@ -37,10 +37,12 @@ export function producerRecordPool(recordBytes) {
 // ---------------------------------------------------------------------------------------------
 // produce
 
-/** sendBatch of 1,000 records at a time onto a new topic of `partitions` partitions per round. */
-export async function topicSendBatch({ dir, recordBytes, opsPerRound, partitions, rounds }) {
+/** sendBatch of 1,000 records at a time onto a new topic of `partitions` partitions per round (valueOnly: values alone). */
+export async function topicSendBatch({ dir, recordBytes, opsPerRound, partitions, rounds, valueOnly = false }) {
   if (opsPerRound % BATCH_RECORDS !== 0) throw new Error('opsPerRound must be a multiple of the batch size')
-  const batches = batchesOf(producerRecordPool(recordBytes), BATCH_RECORDS)
+  const pool = producerRecordPool(recordBytes)
+  // valueOnly (diagnostic): the same values with no key and no headers, the producer path's base cost.
+  const batches = batchesOf(valueOnly ? pool.map(({ value }) => ({ value })) : pool, BATCH_RECORDS)
   let topic
   let roundNumber = 0
   let next = 0
