@@ -150,25 +150,42 @@ export class Consumer {
   }
 
   /**
-   * The iterator's batches. Resumed for the next one, the whole batch is processed and committed;
-   * ended early (the loop's break or throw), all but the record handed out last are committed, and
-   * the positions go back to that one.
+   * The iterator's batches. Resumed for the next one, the whole batch is processed and its commit
+   * starts; ended early (the loop's break or throw), all but the record handed out last are
+   * committed, and the positions go back to that one.
+   *
+   * Commits are pipelined one deep: batch n's commit is made durable (its fsync) while batch n+1,
+   * read ahead meanwhile, is handed out, and is awaited before batch n+1's commit starts, so at most
+   * one is in flight and they complete in order. Waiting for each fsync before handing out the next
+   * record cost a quarter of a drain (measured). The loop's end awaits every commit it started.
    */
   private async *polledBatches(handedOut: () => number): AsyncGenerator<ConsumedRecord[], void, undefined> {
-    while (!this.closed && !this.link.isClosed) {
-      const batch = await this.poll({ maxRecords: ITERATOR_BATCH_RECORDS, timeoutMs: ITERATOR_WAIT_MS })
-      const generation = this.generation
-      let finished = false
-      try {
-        yield batch
-        finished = true
-      } finally {
-        const processed = finished ? batch.length : Math.max(0, handedOut() - 1)
-        const done = new Map<number, number>()
-        for (let i = 0; i < processed; i++) done.set(this.slotOf(batch[i]!), batch[i]!.offset + 1)
-        if (!finished) this.rewindTo(done, batch, generation)
-        await this.commitQuietly(generation, [...done])
+    let inFlight: Promise<void> | undefined
+    try {
+      while (!this.closed && !this.link.isClosed) {
+        const batch = await this.poll({ maxRecords: ITERATOR_BATCH_RECORDS, timeoutMs: ITERATOR_WAIT_MS })
+        const generation = this.generation
+        let finished = false
+        try {
+          yield batch
+          finished = true
+        } finally {
+          const processed = finished ? batch.length : Math.max(0, handedOut() - 1)
+          const done = new Map<number, number>()
+          for (let i = 0; i < processed; i++) done.set(this.slotOf(batch[i]!), batch[i]!.offset + 1)
+          if (!finished) this.rewindTo(done, batch, generation)
+          const previous = inFlight
+          inFlight = undefined
+          await previous // a failed commit surfaces here, before the next one starts
+          const commit = this.commitQuietly(generation, [...done])
+          if (finished) {
+            commit.catch(() => undefined) // awaited by the next batch or the loop's end: never unhandled
+            inFlight = commit
+          } else await commit
+        }
       }
+    } finally {
+      await inFlight
     }
   }
 

@@ -109,6 +109,7 @@ export class Partition implements PartitionReader {
     return this.toConsumed(offset, timestampMs, value)
   }
 
+  /** @internal PartitionReader.readInto: the consumers' batch read, decoding each envelope in place. */
   readInto(from: number, end: number, into: ConsumedRecord[]): number {
     const highWatermark = this.highWatermark
     const last = Math.min(end, highWatermark)

@@ -574,10 +574,8 @@ export class SegmentedLog {
       let offset = from
       for (; offset < last; offset++) {
         try {
-          const current = this.segmentToRead(offset)
-          const frame = this.readRacingWriter(current, offset, false)
-          if (!current.isActive) this.cache.touch(current)
-          into.push(make(context, offset, frameTimestampMs(frame), frame, FRAME_HEADER_BYTES, frame.length - FRAME_HEADER_BYTES))
+          const { timestampMs, value } = this.readRecord(offset)
+          into.push(make(context, offset, timestampMs, value, 0, value.length))
         } catch (error) {
           if (offset === from) throw error
           break

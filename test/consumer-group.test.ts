@@ -774,6 +774,32 @@ describe('ConsumerGroup', () => {
       expect(ids(await b.poll())).toEqual(idRange(0, 6, 10))
     })
 
+    it('commits batch after batch in order, and the loop ends only once every commit it started is durable', async () => {
+      const dir = tempDir('group')
+      const topic = await openTopic(dir, { partitions: 1 })
+      await fill(topic, 0, 1200)
+      const group = topic.consumerGroup('g')
+      const a = await join(group, 'a')
+      const committedSeen: (number | undefined)[] = []
+      const failure = new Error('processing failed')
+      await expect(
+        (async () => {
+          for await (const record of a) {
+            if (record.offset % 500 === 0) committedSeen.push(await group.committed(0))
+            if (record.offset === 1100) throw failure
+          }
+        })(),
+      ).rejects.toBe(failure)
+      // Never ahead of what was processed: batch n's commit is at most in flight while batch n+1 runs.
+      expect(committedSeen.length).toBe(3)
+      committedSeen.forEach((committed, n) => expect(committed ?? 0).toBeLessThanOrEqual(n * 500))
+      expect(await group.committed(0)).toBe(1100)
+      await a.close()
+      await topic.close()
+      const reopened = await openTopic(dir)
+      expect(await reopened.consumerGroup('g').committed(0)).toBe(1100)
+    })
+
     it('ends when the member closes, with everything it processed committed', { timeout: 20_000 }, async () => {
       const topic = await openTopic(tempDir('group'), { partitions: 2 })
       await fill(topic, 0, 3)
