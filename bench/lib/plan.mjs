@@ -322,6 +322,22 @@ function queueProduceGroup(job, sizes) {
     }),
     job({
       ...common,
+      id: 'queue-produce/encode-only-p1',
+      system: 'the encoder alone: check, place and encode 1,000 records (16 B key + 2 headers), 1 partition, no log [diagnostic]',
+      kind: 'producerEncode',
+      params: { recordBytes: 100, opsPerRound, partitions: 1 },
+      baseline,
+    }),
+    job({
+      ...common,
+      id: 'queue-produce/bare-copy-loop',
+      system: 'a bare JS loop copying the same fields (value, key, header names and values), no checks [diagnostic]',
+      kind: 'bareCopyLoop',
+      params: { recordBytes: 100, opsPerRound },
+      baseline,
+    }),
+    job({
+      ...common,
       id: 'queue-produce/encoded-appendBatch',
       system: 'SegmentedLog appendBatch(1,000) of the encoded envelopes sendBatch writes, sync=never [diagnostic]',
       kind: 'encodedAppendBatch',

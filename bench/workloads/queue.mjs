@@ -74,6 +74,77 @@ export async function topicSendBatch({ dir, recordBytes, opsPerRound, partitions
 }
 
 /**
+ * Diagnostic: the producer path's encoder alone (checking, placing and encoding 1,000 records into
+ * a partition's scratch, as sendBatch does before appending), with no log: what encoding costs.
+ */
+export async function producerEncode({ recordBytes, opsPerRound, partitions, rounds }) {
+  if (opsPerRound % BATCH_RECORDS !== 0) throw new Error('opsPerRound must be a multiple of the batch size')
+  const { encodeRecords } = await import('../../dist/producer-record.js')
+  const batches = batchesOf(producerRecordPool(recordBytes), BATCH_RECORDS)
+  const placement = { partitionCount: partitions, forced: undefined, spread: 0, check: (partition) => partition }
+  let next = 0
+  return runRounds({
+    name: `encode only, ${partitions} partition(s)`,
+    rounds,
+    round: () => {
+      for (let i = 0; i < opsPerRound; i += BATCH_RECORDS) {
+        const encoded = encodeRecords(batches[next], 64 * 1024 * 1024, placement)
+        sink += encoded.count
+        encoded.release()
+        next = next + 1 === batches.length ? 0 : next + 1
+      }
+      return { ops: opsPerRound }
+    },
+  })
+}
+
+/**
+ * Diagnostic: the floor of any JavaScript encoder of these records. A bare loop that only copies
+ * each record's fields into one buffer (8 bytes for a header, the value, the key and both header
+ * names and values as ASCII, four chars per store): no checks, no lengths, no UTF-8, no placement.
+ */
+export async function bareCopyLoop({ recordBytes, opsPerRound, rounds }) {
+  if (opsPerRound % BATCH_RECORDS !== 0) throw new Error('opsPerRound must be a multiple of the batch size')
+  const batches = batchesOf(producerRecordPool(recordBytes), BATCH_RECORDS)
+  const buffer = Buffer.allocUnsafe(1024 * 1024)
+  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.length)
+  const putAscii = (at, text) => {
+    const chars = text.length
+    let i = 0
+    for (; i + 3 < chars; i += 4) {
+      view.setInt32(at + i, text.charCodeAt(i) | (text.charCodeAt(i + 1) << 8) | (text.charCodeAt(i + 2) << 16) | (text.charCodeAt(i + 3) << 24), true)
+    }
+    for (; i < chars; i++) view.setUint8(at + i, text.charCodeAt(i))
+    return chars
+  }
+  let next = 0
+  return runRounds({
+    name: 'bare copy loop',
+    rounds,
+    round: () => {
+      for (let i = 0; i < opsPerRound; i += BATCH_RECORDS) {
+        const records = batches[next]
+        let at = 0
+        for (let r = 0; r < records.length; r++) {
+          const { value, key, headers } = records[r]
+          at += 8
+          buffer.set(value, at)
+          at += value.length
+          at += putAscii(at, key)
+          for (const name in headers) {
+            at += putAscii(at, name)
+            at += putAscii(at, headers[name])
+          }
+        }
+        sink += at
+        next = next + 1 === batches.length ? 0 : next + 1
+      }
+      return { ops: opsPerRound }
+    },
+  })
+}
+
+/**
  * Diagnostic: SegmentedLog.appendBatch of the very envelopes sendBatch writes (key, headers and value
  * already encoded, about 190 B each), so the gap to sendBatch is the producer path's own work
  * (checking, encoding, placing) and the gap to the 100 B baseline is the cost of bigger records.
