@@ -157,7 +157,8 @@ export class Consumer {
    * Commits are pipelined one deep: batch n's commit is made durable (its fsync) while batch n+1,
    * read ahead meanwhile, is handed out, and is awaited before batch n+1's commit starts, so at most
    * one is in flight and they complete in order. Waiting for each fsync before handing out the next
-   * record cost a quarter of a drain (measured). The loop's end awaits every commit it started.
+   * record cost about a sixth of a drain (measured: 0.41× against 0.49× of records()). The loop's
+   * end awaits every commit it started.
    */
   private async *polledBatches(handedOut: () => number): AsyncGenerator<ConsumedRecord[], void, undefined> {
     let inFlight: Promise<void> | undefined
