@@ -41,7 +41,7 @@ npm(['install', '--no-save', '--foreground-scripts', `${ADDON}@${range}`], { ...
 const stillFailing = loadFailure()
 if (stillFailing !== undefined) {
   console.error(`${ADDON} still does not load (${stillFailing}). The test suite covers the memory-mapped read path and needs it:`)
-  console.error('install a C++20 compiler (g++ 10 or later) and Python 3 for node-gyp, then run npm install again.')
+  console.error('install a C++20 compiler (g++ 10 or later) and Python 3 for node-gyp, then run npm test again (this step retries the build).')
   process.exit(1)
 }
 console.error(`${ADDON} built and loads`)
